@@ -1,0 +1,129 @@
+"""The registry of lessons and exercises: the one source of truth for ids, names and points.
+
+Each lesson's check module (``autograder/checks/lessonNN.py``) declares::
+
+    LESSON = "01-sparse-features"
+    EXERCISES = {"generate_batch": Exercise("generate_batch", "Sparse features ...")}
+
+and its tests carry the points (:func:`autograder.framework.prop`). An
+exercise's id is ``"NN.name"`` (``"01.generate_batch"``); its points are the sum
+of its properties' points. Solution notebooks' test cells must agree with this
+(``tests/test_lessons.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import ModuleType
+
+__all__ = ["Exercise", "Property", "CHECK_MODULES", "lessons", "exercises", "get_exercise", "lesson_of"]
+
+CHECK_MODULES: tuple[str, ...] = (
+    "autograder.checks.lesson01",
+    "autograder.checks.lesson02",
+)
+"""Every lesson's check module, in course order. Adding a lesson = one line here."""
+
+
+@dataclass(frozen=True)
+class Property:
+    """One graded property: a test function and its points."""
+
+    test: str
+    points: float
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise as learners see it.
+
+    Args:
+        function: the name the learner's implementation has in the notebook
+            (what ``supercourse check`` looks up in the kernel).
+        title: a few words for tables and messages.
+        forbid: names the implementation must not use (the reference
+            functions it would otherwise just call).
+    """
+
+    function: str
+    title: str
+    forbid: tuple[str, ...] = ()
+    # Filled in by the registry:
+    name: str = ""
+    lesson: str = ""
+    id: str = ""
+    module: str = ""
+    properties: tuple[Property, ...] = field(default=())
+
+    @property
+    def points(self) -> float:
+        return float(sum(p.points for p in self.properties))
+
+
+def _properties(module: ModuleType) -> dict[str, list[Property]]:
+    found: dict[str, list[Property]] = {}
+    for name, fn in inspect.getmembers(module, inspect.isfunction):
+        if not name.startswith("test"):
+            continue
+        for mark in getattr(fn, "pytestmark", []):
+            if mark.name == "sc_property":
+                found.setdefault(mark.kwargs["exercise"], []).append(Property(name, float(mark.kwargs["points"])))
+    return found
+
+
+@lru_cache(maxsize=None)
+def _load(module_name: str) -> tuple[str, tuple[Exercise, ...]]:
+    module = importlib.import_module(module_name)
+    lesson: str = module.LESSON
+    number = lesson.split("-", 1)[0]
+    props = _properties(module)
+    unknown = set(props) - set(module.EXERCISES)
+    if unknown:
+        raise RuntimeError(f"{module_name}: tests mark unknown exercises {sorted(unknown)}")
+    out = []
+    for name, ex in module.EXERCISES.items():
+        if not props.get(name):
+            raise RuntimeError(f"{module_name}: exercise {name!r} has no checks")
+        out.append(
+            Exercise(
+                function=ex.function,
+                title=ex.title,
+                forbid=ex.forbid,
+                name=name,
+                lesson=lesson,
+                id=f"{number}.{name}",
+                module=module_name,
+                properties=tuple(sorted(props[name], key=lambda p: p.test)),
+            )
+        )
+    return lesson, tuple(out)
+
+
+def lessons() -> dict[str, tuple[Exercise, ...]]:
+    """``{lesson slug: exercises in order}`` for every lesson."""
+    return dict(_load(m) for m in CHECK_MODULES)
+
+
+def exercises() -> dict[str, Exercise]:
+    """``{exercise id: Exercise}`` across the course."""
+    return {ex.id: ex for exs in lessons().values() for ex in exs}
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """Look an exercise up by id (``"01.generate_batch"``), with a helpful error."""
+    table = exercises()
+    if exercise_id not in table:
+        raise KeyError(f"no exercise {exercise_id!r}; known: {', '.join(sorted(table))}")
+    return table[exercise_id]
+
+
+def lesson_of(name: str) -> str:
+    """The lesson slug for a notebook name or path such as ``lessons/01-sparse-features/01-sparse-features.ipynb``."""
+    stem = name.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".ipynb")
+    for slug in lessons():
+        if stem == slug or stem.startswith(slug.split("-", 1)[0] + "-"):
+            return slug
+    raise KeyError(f"{name!r} is not a lesson notebook; lessons are {', '.join(lessons())}")

@@ -1,0 +1,191 @@
+"""What every experiment shares: per-instance summaries, tables, figure saving, results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import torch
+
+from .. import metrics
+from .._validate import check_positive_int
+from ..devices import pick_device
+from ..model import ToyModel
+from ..training import History, train
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+    from rich.console import Console
+
+__all__ = [
+    "SummaryRow",
+    "ExperimentResult",
+    "densities_of",
+    "summarize",
+    "summary_table",
+    "train_models",
+    "save_figure",
+    "prepare_run",
+    "get_console",
+]
+
+FIGURE_DPI = 150
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """What one trained instance does, measured from its weights.
+
+    Attributes:
+        density: the instance's feature probability ``1 - S``.
+        represented: features with ``||W_i|| > 0.5`` (:func:`supercourse.metrics.n_represented`).
+        in_superposition: represented features whose interference exceeds 0.1
+            (:func:`supercourse.metrics.n_in_superposition`).
+        antipodal_pairs: pairs ``(i, j)`` with ``W_i ~ -W_j`` (:func:`supercourse.metrics.antipodal_pairs`).
+        min_bias: the most negative entry of ``b``.
+        dimensions_per_feature: ``D* = m / ||W||_F^2``.
+        loss: the instance's last logged training loss, when known (else ``nan``).
+    """
+
+    density: float
+    represented: int
+    in_superposition: int
+    antipodal_pairs: tuple[tuple[int, int], ...]
+    min_bias: float
+    dimensions_per_feature: float
+    loss: float = float("nan")
+
+    @property
+    def n_antipodal_pairs(self) -> int:
+        return len(self.antipodal_pairs)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["antipodal_pairs"] = [list(p) for p in self.antipodal_pairs]
+        return d
+
+
+@dataclass
+class ExperimentResult:
+    """What :func:`run` of an experiment returns.
+
+    Attributes:
+        name: the experiment's registry key.
+        models: ``{model name: trained ToyModel}`` (e.g. ``"linear"``, ``"relu"``), on the CPU.
+        histories: ``{model name: History}``.
+        summaries: ``{model name: [SummaryRow per instance]}``.
+        figures: ``{figure name: path of the PNG written}``.
+        steps, seed, device: how it was trained.
+        wall_time: seconds for the whole run, figures included.
+    """
+
+    name: str
+    models: dict[str, ToyModel]
+    histories: dict[str, History]
+    summaries: dict[str, list[SummaryRow]]
+    figures: dict[str, Path] = field(default_factory=dict)
+    steps: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    wall_time: float = 0.0
+
+
+def densities_of(model: ToyModel) -> torch.Tensor:
+    """Each instance's density ``(n_instances,)``: its features' shared ``1 - S`` (their mean if they differ)."""
+    p = model.feature_probability.detach().cpu().double()
+    return torch.where((p == p[:, :1]).all(dim=1), p[:, 0], p.mean(dim=1))
+
+
+def summarize(model: ToyModel, history: History | None = None) -> list[SummaryRow]:
+    """One :class:`SummaryRow` per instance of ``model`` (losses from ``history`` when given)."""
+    if not isinstance(model, ToyModel):
+        raise TypeError(f"model must be a supercourse.ToyModel, got {type(model).__name__}")
+    W = model.W.detach().cpu()
+    b = model.b_final.detach().cpu()
+    rep = metrics.n_represented(W).tolist()
+    sup = metrics.n_in_superposition(W).tolist()
+    pairs = metrics.antipodal_pairs(W)
+    dstar = metrics.dimensions_per_feature(W).tolist()
+    losses = history.final_loss.tolist() if history is not None else [float("nan")] * model.n_instances
+    return [
+        SummaryRow(
+            density=float(p),
+            represented=int(r),
+            in_superposition=int(s),
+            antipodal_pairs=tuple(tuple(pair) for pair in ap),
+            min_bias=float(bk.min()),
+            dimensions_per_feature=float(d),
+            loss=float(loss),
+        )
+        for p, r, s, ap, bk, d, loss in zip(densities_of(model).tolist(), rep, sup, pairs, b, dstar, losses)
+    ]
+
+
+def summary_table(rows: Sequence[SummaryRow], title: str = ""):
+    """A :class:`rich.table.Table` of ``rows``, one line per density."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for col in ("1-S", "represented", "in superp.", "antipodal pairs", "min bias", "D*", "loss"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            f"{r.density:.3g}",
+            str(r.represented),
+            str(r.in_superposition),
+            str(r.n_antipodal_pairs),
+            f"{r.min_bias:+.3f}",
+            f"{r.dimensions_per_feature:.3f}",
+            f"{r.loss:.3g}",
+        )
+    return table
+
+
+def get_console(console: "Console | None") -> "Console":
+    """``console``, or a fresh rich console writing to ``sys.stdout``."""
+    if console is not None:
+        return console
+    from rich.console import Console
+
+    return Console()
+
+
+def prepare_run(out_dir: str | Path, steps: int, device: str | torch.device | None, seed: int) -> tuple[Path, int, torch.device, int]:
+    """Validate a ``run``'s arguments (raising ``ValueError``/``TypeError``) and create ``out_dir``."""
+    steps = check_positive_int("steps", steps)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    dev = pick_device(device)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out, steps, dev, seed
+
+
+def train_models(
+    models: Mapping[str, ToyModel],
+    steps: int,
+    device: torch.device,
+    seed: int,
+    console: "Console",
+) -> dict[str, History]:
+    """Train each model (the paper's recipe) with data seed ``seed``; models end on the CPU."""
+    histories = {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        histories[name] = train(model, steps=steps, seed=seed, device=device, progress=console.is_terminal)
+        model.cpu()
+        console.print(
+            f"trained [bold]{name}[/]: {model.n_instances} instances x {steps} steps on {device.type} "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+    return histories
+
+
+def save_figure(fig: "Figure", path: Path) -> Path:
+    """Write ``fig`` as a PNG and return ``path``."""
+    fig.savefig(path, dpi=FIGURE_DPI, facecolor="white")
+    return path

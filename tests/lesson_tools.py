@@ -1,0 +1,41 @@
+"""Helpers for tests that need a lesson's reference solutions."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def solution_path(lesson: str) -> Path:
+    """``solutions/<lesson>/<lesson>.ipynb``."""
+    return ROOT / "solutions" / lesson / f"{lesson}.ipynb"
+
+
+def lesson_path(lesson: str) -> Path:
+    """``lessons/<lesson>/<lesson>.ipynb``."""
+    return ROOT / "lessons" / lesson / f"{lesson}.ipynb"
+
+
+def is_solution_cell(cell: Any) -> bool:
+    return cell.cell_type == "code" and bool(cell.metadata.get("nbgrader", {}).get("solution"))
+
+
+@lru_cache(maxsize=None)
+def _namespace(lesson: str) -> dict[str, Any]:
+    nb = nbformat.read(solution_path(lesson), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    ns: dict[str, Any] = {"__name__": f"solution_{lesson.replace('-', '_')}"}
+    # The setup cell (first code cell) and every solution cell: they only define things.
+    for cell in [code[0]] + [c for c in code[1:] if is_solution_cell(c)]:
+        exec(compile(cell.source, f"<{lesson} solution>", "exec"), ns)
+    return ns
+
+
+def solution_namespace(lesson: str) -> dict[str, Any]:
+    """The names the solution notebook's setup and solution cells define (executed once)."""
+    return _namespace(lesson)
