@@ -8,7 +8,7 @@ Used three ways, all through :func:`check`/:func:`run_exercise`:
 * ``nbgrader autograde`` (the instructor's workflow; config in ``nbgrader_config.py``).
 """
 
-from .exercises import Exercise, exercises, get_exercise, lessons
+from .exercises import Exercise, get_exercise, lessons
 from .runner import Verdict, check, run_exercise
 
-__all__ = ["check", "run_exercise", "Verdict", "Exercise", "exercises", "get_exercise", "lessons"]
+__all__ = ["check", "run_exercise", "Verdict", "Exercise", "get_exercise", "lessons"]

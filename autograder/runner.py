@@ -113,6 +113,12 @@ class _Plugin:
         self.time_limit = time_limit
         self.outcomes: dict[str, list[str]] = {p.test: [] for p in exercise.properties}
         self.failures: dict[str, str] = {}
+        self.timed_out = False
+
+    def pytest_runtest_setup(self, item) -> None:
+        # After one time-out, the exercise's other properties fail at once.
+        if self.timed_out:
+            raise _Timeout()
 
     @pytest.fixture
     def submission(self) -> Any:
@@ -133,6 +139,7 @@ class _Plugin:
         previous = None
         if use_alarm:
             def on_alarm(signum, frame):
+                self.timed_out = True
                 raise _Timeout()
 
             previous = signal.signal(signal.SIGALRM, on_alarm)

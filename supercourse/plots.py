@@ -131,10 +131,15 @@ def _positions(counts: Sequence[int], ncols: int) -> tuple[list[list[tuple[int, 
     return out, row
 
 
-def _figure(nrows: int, ncols: int, width: float = _PANEL, height: float = _PANEL, extra_width: float = 1.0) -> "Figure":
+def _figure(
+    nrows: int, ncols: int, width: float = _PANEL, height: float = _PANEL, extra_width: float = 1.0, wspace: float = 0.02
+) -> "Figure":
+    """A pyplot-free figure sized ``width x height`` inches per panel, plus room for a colorbar or legend."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(ncols * width + extra_width, nrows * height + 0.4), layout="constrained")
+    fig = Figure(figsize=(ncols * width + extra_width, nrows * height + 0.4), layout="constrained")
+    fig.get_layout_engine().set(wspace=wspace)
+    return fig
 
 
 def _superposition_cmap():
@@ -228,7 +233,7 @@ def gram_heatmaps(
     titles: Sequence[str] | None = None,
     ncols: int | None = None,
 ) -> "Figure":
-    """``W^T W`` of each instance as a heatmap, with the bias ``b`` as a strip beside it.
+    """``W^T W`` of each instance as a heatmap, with the bias ``b`` as a column beside it.
 
     Entry ``[i, j]`` is ``W_i . W_j``: an identity block means dedicated,
     orthogonal features; off-diagonal entries are interference (``-1`` for an
@@ -238,13 +243,16 @@ def gram_heatmaps(
     Args:
         W: ``(n_instances, n_hidden, n_features)``, or ``{model name: W}``.
         b: ``(n_instances, n_features)`` (or ``{model name: b}`` with the keys
-            of ``W``), drawn as a column right of each heatmap; ``None`` omits it.
+            of ``W``), drawn as a column right of each heatmap (``b_i`` level
+            with row ``i``); ``None`` omits it.
         titles: one per instance, e.g. :func:`density_titles`.
         ncols: panels per row (default: up to 7).
 
     Returns:
-        the figure: per panel the heatmap's axes (and the bias strip's), then one colorbar axes.
+        the figure: one axes per panel, then one colorbar axes.
     """
+    from matplotlib import colormaps
+
     models = _models(W)
     biases = _biases(b, models)
     n_max = max(w.shape[0] for _, w in models)
@@ -254,27 +262,38 @@ def gram_heatmaps(
     grams = [metrics.gram(w) for _, w in models]
     vmax = max([g.abs().max().item() for g in grams] + [bb.abs().max().item() for bb in biases if bb is not None])
     vmax = max(vmax, 1e-6)
-    fig = _figure(nrows, ncols, width=2.3, height=2.35, extra_width=0.9)
+    cmap = colormaps["RdBu"].with_extremes(bad="white")
+    fig = _figure(nrows, ncols, width=2.5, height=2.4, extra_width=0.9, wspace=0.06)
     grid = fig.add_gridspec(nrows, ncols)
     image = None
     for (label, w), g, bias, where in zip(models, grams, biases, cells):
-        n = w.shape[2]
         for k, (r, c) in enumerate(where):
-            if bias is None:
-                ax = fig.add_subplot(grid[r, c])
-            else:
-                sub = grid[r, c].subgridspec(1, 2, width_ratios=[n, max(1.0, n / 8)], wspace=0.04)
-                ax = fig.add_subplot(sub[0])
-                _draw_bias(fig.add_subplot(sub[1]), bias[k], vmax)
-            image = ax.imshow(g[k].numpy(), cmap="RdBu", vmin=-vmax, vmax=vmax, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax = fig.add_subplot(grid[r, c])
+            picture = _with_bias_column(g[k], None if bias is None else bias[k])
+            image = ax.imshow(picture.numpy(), cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+            _label_gram(ax, g.shape[-1], bias is not None)
             ax.set_title(titles[k], fontsize=10)
-            ax.set_xlabel("WᵀW", fontsize=9)
             if c == 0 and label:
                 ax.set_ylabel(label, fontsize=10)
-    fig.colorbar(image, ax=fig.axes, shrink=0.9 if nrows > 1 else 1.0, aspect=30, label="W_i · W_j   and   b_i")
+    fig.colorbar(image, ax=fig.axes, shrink=0.9 if nrows > 1 else 1.0, aspect=30, label="W_i · W_j  and  b_i")
     return fig
+
+
+def _with_bias_column(gram: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """``(n, n)`` -> ``(n, n + 2)``: the Gram matrix, a blank (NaN) column, then ``b``."""
+    if b is None:
+        return gram
+    blank = torch.full((gram.shape[0], 1), float("nan"))
+    return torch.cat([gram, blank, b[:, None]], dim=1)
+
+
+def _label_gram(ax: "Axes", n: int, with_bias: bool) -> None:
+    ax.set_yticks([])
+    ax.set_xticks([(n - 1) / 2] + ([n + 1] if with_bias else []))
+    ax.set_xticklabels(["WᵀW"] + (["b"] if with_bias else []), fontsize=9)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
 
 
 def _biases(b: object, models: list[tuple[str | None, torch.Tensor]]) -> list[torch.Tensor | None]:
@@ -289,13 +308,6 @@ def _biases(b: object, models: list[tuple[str | None, torch.Tensor]]) -> list[to
             raise ValueError(f"{name} is missing: b must have the keys of W")
         out.append(_as_cpu(name, value, (w.shape[0], w.shape[2]), ("n_instances", "n_features")))
     return out
-
-
-def _draw_bias(ax: "Axes", b: torch.Tensor, vmax: float) -> None:
-    ax.imshow(b[:, None].numpy(), cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto", interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("b", fontsize=9)
 
 
 def feature_directions_2d(

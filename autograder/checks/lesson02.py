@@ -1,5 +1,5 @@
 """PROTOTYPE."""
-LESSON = "02-training-at-scale"
+LESSON = "02-training-many-models"
 from autograder.exercises import Exercise
 from autograder.framework import prop
 EXERCISES = {"noop": Exercise("noop", "noop")}

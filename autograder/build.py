@@ -1,0 +1,98 @@
+"""Building the learner notebooks (``lessons/``) from the instructor notebooks (``solutions/``).
+
+``lessons/`` is exactly what ``nbgrader generate_assignment`` makes of
+``solutions/`` with this repository's config: solutions replaced by stubs,
+outputs cleared, test cells locked, figures copied along. Nobody edits it by
+hand; :func:`out_of_sync` is what the test suite uses to prove it.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .exercises import lessons
+from .nbgrader_settings import REPO_ROOT
+
+__all__ = ["CONFIG", "build_lessons", "out_of_sync", "make_figures", "lesson_slugs"]
+
+CONFIG = Path(__file__).with_name("nbgrader_config.py")
+
+
+def lesson_slugs() -> list[str]:
+    """Every lesson that has a solution notebook, in course order."""
+    return [slug for slug in lessons() if (REPO_ROOT / "solutions" / slug).is_dir()]
+
+
+def _nbgrader(*args: str, cwd: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=cwd, env=env, capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+
+
+def build_lessons(slugs: list[str] | None = None, release_dir: Path | None = None) -> list[Path]:
+    """Run ``nbgrader generate_assignment`` for each lesson; returns the lesson folders written.
+
+    ``release_dir`` (default ``lessons/``) lets tests build into a scratch folder.
+    """
+    slugs = slugs or lesson_slugs()
+    release = Path(release_dir) if release_dir is not None else REPO_ROOT / "lessons"
+    written = []
+    for slug in slugs:
+        target = release / slug
+        if target.exists():
+            shutil.rmtree(target)
+        _nbgrader(
+            "generate_assignment", slug, "--force",
+            f"--CourseDirectory.release_directory={release}",
+            cwd=CONFIG.parent,  # nbgrader reads nbgrader_config.py from its working directory
+        )
+        written.append(target)
+    return written
+
+
+def _normalised(path: Path) -> object:
+    if path.suffix == ".ipynb":
+        return json.loads(path.read_text(encoding="utf-8"))
+    return path.read_bytes()
+
+
+def out_of_sync(slugs: list[str] | None = None) -> list[str]:
+    """Files that differ between ``lessons/`` and a fresh build (empty when in sync)."""
+    slugs = slugs or lesson_slugs()
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        build_lessons(slugs, Path(tmp))
+        for slug in slugs:
+            fresh, committed = Path(tmp) / slug, REPO_ROOT / "lessons" / slug
+            fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
+            have_files = {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()} if committed.exists() else set()
+            for rel in sorted(fresh_files ^ have_files):
+                problems.append(f"lessons/{slug}/{rel}: {'missing' if rel in fresh_files else 'not made by the build'}")
+            for rel in sorted(fresh_files & have_files):
+                a, b = fresh / rel, committed / rel
+                if not filecmp.cmp(a, b, shallow=False) and _normalised(a) != _normalised(b):
+                    problems.append(f"lessons/{slug}/{rel}: differs from its solution's build")
+    return problems
+
+
+def make_figures(slugs: list[str] | None = None) -> list[Path]:
+    """Redraw each lesson's expected figures into ``solutions/<lesson>/figures/``."""
+    from .figures import FIGURE_MAKERS, maker
+
+    written: list[Path] = []
+    for slug in slugs or [s for s in lesson_slugs() if s in FIGURE_MAKERS]:
+        out = REPO_ROOT / "solutions" / slug / "figures"
+        out.mkdir(parents=True, exist_ok=True)
+        written += maker(slug)(out)
+    return written

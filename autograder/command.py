@@ -1,0 +1,127 @@
+"""The autograder's ``supercourse`` subcommands: ``check``, ``lessons`` and ``course``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["register", "init_course"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``check``, ``lessons`` and ``course`` to the ``supercourse`` command."""
+    p = subparsers.add_parser(
+        "check",
+        help="grade a lesson notebook headless and print a table of its exercises",
+        description="Execute a lesson notebook in a fresh kernel (grading mode) and check every exercise. "
+        "Exit status 0 only when every exercise passes.",
+    )
+    p.add_argument("notebook", type=Path, help="the lesson notebook (.ipynb)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    p.add_argument("--timeout", type=int, default=None, help="seconds each cell may run (default 60)")
+    p.set_defaults(func=_check)
+
+    p = subparsers.add_parser("lessons", help="build lessons/ from solutions/, verify they agree, redraw figures")
+    p.add_argument("action", choices=["build", "verify", "figures"])
+    p.add_argument("lesson", nargs="*", help="lesson slugs (default: all)")
+    p.set_defaults(func=_lessons)
+
+    p = subparsers.add_parser("course", help="set up an nbgrader course directory for instructors")
+    p.add_argument("action", choices=["init"])
+    p.add_argument("directory", type=Path)
+    p.set_defaults(func=_course)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .nbgrader_settings import CELL_TIMEOUT
+    from .notebook import check_notebook
+
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if args.notebook.suffix != ".ipynb":
+        raise ValueError(f"expected a .ipynb notebook, got {args.notebook}")
+    try:
+        report = check_notebook(args.notebook, cell_timeout=args.timeout or CELL_TIMEOUT)
+    except (FileNotFoundError, KeyError) as err:
+        raise ValueError(str(err).strip("'\"")) from err
+    console = Console(soft_wrap=False)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        table = Table(title=f"{report.lesson}: {args.notebook}")
+        table.add_column("exercise", style="bold")
+        table.add_column("points", justify="right")
+        table.add_column("verdict")
+        table.add_column("message", overflow="fold")
+        for e in report.exercises:
+            verdict = "[green]pass[/]" if e["passed"] else ("[yellow]partial[/]" if e["points"] else "[red]fail[/]")
+            table.add_row(e["name"], f"{e['points']:g}/{e['max_points']:g}", verdict, e["message"])
+        table.add_section()
+        table.add_row("total", f"{report.score:g}/{report.max_score:g}", "", "")
+        console.print(table)
+        if report.cell_errors:
+            console.print(f"[dim]{len(report.cell_errors)} cell(s) raised errors; first: {report.cell_errors[0]}[/]")
+    return 0 if report.passed else 1
+
+
+def _lessons(args: argparse.Namespace) -> int:
+    from . import build
+
+    console = Console()
+    slugs = args.lesson or None
+    known = build.lesson_slugs()
+    for slug in args.lesson:
+        if slug not in known:
+            raise ValueError(f"unknown lesson {slug!r}; lessons are {', '.join(known)}")
+    if args.action == "build":
+        for path in build.build_lessons(slugs):
+            console.print(f"built {path}")
+        return 0
+    if args.action == "figures":
+        for path in build.make_figures(slugs):
+            console.print(f"drew {path}")
+        return 0
+    problems = build.out_of_sync(slugs)
+    for line in problems:
+        console.print(f"[red]{line}[/]")
+    if not problems:
+        console.print("lessons/ is in sync with solutions/")
+    return 1 if problems else 0
+
+
+_COURSE_CONFIG = """\
+# nbgrader configuration for a supercourse course directory (made by `supercourse course init`).
+# Submissions go in submitted/<student>/<lesson>/, the gradebook is gradebook.db here.
+from autograder.nbgrader_settings import configure
+
+configure(get_config(), root={root!r})  # noqa: F821
+"""
+
+
+def init_course(directory: Path) -> Path:
+    """Make ``directory`` an nbgrader course: its config, and the lessons' sources in ``source/``."""
+    from .build import lesson_slugs
+    from .nbgrader_settings import REPO_ROOT
+
+    directory = directory.resolve()
+    if (directory / "nbgrader_config.py").exists():
+        raise ValueError(f"{directory} already has an nbgrader_config.py; choose an empty directory")
+    (directory / "source").mkdir(parents=True, exist_ok=True)
+    for slug in lesson_slugs():
+        shutil.copytree(REPO_ROOT / "solutions" / slug, directory / "source" / slug, dirs_exist_ok=True)
+    (directory / "nbgrader_config.py").write_text(_COURSE_CONFIG.format(root=str(directory)), encoding="utf-8")
+    return directory
+
+
+def _course(args: argparse.Namespace) -> int:
+    path = init_course(args.directory)
+    Console().print(
+        f"course directory ready: {path}\n"
+        f"next: cd {path} && nbgrader generate_assignment 01-sparse-features"
+    )
+    return 0

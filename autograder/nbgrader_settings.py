@@ -1,0 +1,45 @@
+"""nbgrader settings shared by this repository's config and every instructor's course directory.
+
+One place for: the per-cell timeout, the kernel, and the code stub. Used by
+``autograder/nbgrader_config.py`` (source = ``solutions/``, release =
+``lessons/``) and by the ``nbgrader_config.py`` that ``supercourse course init``
+writes into an instructor's course directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COURSE_ID", "CELL_TIMEOUT", "KERNEL", "REPO_ROOT", "configure", "configure_repository"]
+
+COURSE_ID = "supercourse"
+CELL_TIMEOUT = 60
+"""Seconds a cell may run under nbgrader before the kernel is interrupted (that cell scores 0)."""
+KERNEL = "python3"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def configure(c: Any, root: str | Path) -> None:
+    """Apply the course's nbgrader settings to traitlets config ``c`` for course directory ``root``."""
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.course_id = COURSE_ID
+    # Notebooks and their figures; never the caches a kernel leaves behind.
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+    c.Execute.timeout = CELL_TIMEOUT
+    c.Execute.interrupt_on_timeout = True
+    c.Execute.kernel_name = KERNEL
+    # A student who deletes a check cell gets it back (and graded), not a free pass.
+    c.OverwriteCells.add_missing_cells = True
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+
+def configure_repository(c: Any) -> None:
+    """This repository as an nbgrader course: ``solutions/`` is the source, ``lessons/`` the release."""
+    configure(c, REPO_ROOT)
+    c.CourseDirectory.source_directory = "solutions"
+    c.CourseDirectory.release_directory = "lessons"
+    # The repository keeps no gradebook: generating lessons needs none.
+    c.GenerateAssignment.no_database = True
+    c.SaveCells.enabled = False

@@ -1,0 +1,61 @@
+"""`supercourse check`: executes a notebook headless and grades every exercise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from autograder.build import lesson_slugs
+from autograder.exercises import lessons
+from autograder.notebook import check_notebook, is_check_cell
+from lesson_tools import lesson_path, solution_path
+
+pytestmark = pytest.mark.slow
+SLUGS = lesson_slugs()
+
+
+def supercourse(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "supercourse.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_solution_scores_full_marks_as_json(slug):
+    proc = supercourse("check", str(solution_path(slug)), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["score"] == report["max_score"] == sum(ex.points for ex in lessons()[slug])
+    assert [e["name"] for e in report["exercises"]] == [ex.id for ex in lessons()[slug]]
+    for row in report["exercises"]:
+        assert set(row) >= {"name", "points", "max_points", "passed", "message"} and row["passed"]
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_untouched_lesson_scores_zero_in_a_table(slug):
+    proc = supercourse("check", str(lesson_path(slug)))
+    assert proc.returncode == 1
+    assert "total" in proc.stdout and f"0/{sum(ex.points for ex in lessons()[slug]):g}" in proc.stdout
+    assert "not implemented yet" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_deleted_check_cells_and_broken_cells_do_not_change_the_grade(tmp_path):
+    slug = SLUGS[0]
+    nb = nbformat.read(solution_path(slug), as_version=4)
+    nb.cells = [c for c in nb.cells if not is_check_cell(c)]
+    nb.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('a broken cell')"))
+    path = tmp_path / f"{slug}.ipynb"
+    nbformat.write(nb, path)
+    report = check_notebook(path, lesson=slug)
+    assert report.passed and report.score == report.max_score
+    assert any("a broken cell" in e for e in report.cell_errors)
+
+
+def test_bad_arguments_give_one_line(tmp_path):
+    for args in (["check", str(tmp_path / "missing.ipynb")], ["check", "README.md"]):
+        proc = supercourse(*args)
+        assert proc.returncode == 2
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
