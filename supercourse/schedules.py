@@ -36,7 +36,7 @@ def resolve_schedule(schedule: Schedule) -> Callable[[int, int], float]:
     """Look up a schedule by name, or accept a callable ``f(step, steps) -> factor``."""
     if callable(schedule):
         return schedule
-    if schedule not in SCHEDULES:
+    if not isinstance(schedule, str) or schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {sorted(SCHEDULES)} or a callable, got {schedule!r}")
     return SCHEDULES[schedule]
 

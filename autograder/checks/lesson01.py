@@ -1,21 +1,644 @@
-"""PROTOTYPE (to be replaced by the lesson-1 author)."""
+"""Lesson 1 checks: sparse features, the toy model's forward pass, the importance-weighted loss.
+
+Three exercises, each compared with :mod:`supercourse`:
+
+* ``01.generate_batch`` ``generate_batch(batch_size, feature_probability, generator=None)``:
+  statistical tests (density per instance and per feature, uniform magnitudes,
+  independence across features, instances and examples) plus exact ones
+  (shape, reproducibility with a seeded generator).
+* ``01.ToyModel`` the learner's ``ToyModel(nn.Module)``: parameter shapes and
+  initialisation, then the forward pass compared exactly with
+  :class:`supercourse.ToyModel` after loading the reference's weights and a
+  random bias into the learner's parameters (ReLU-output and linear), and the
+  gradient that reaches the parameters.
+* ``01.importance_loss`` ``importance_loss(x, x_hat, importance)``: each
+  reduction and the weighting checked separately, then the whole value and
+  its gradient.
+
+Statistical tolerances. Every random property draws with a seeded generator
+(so the reference's verdict never changes), but a learner's implementation
+may consume random numbers in another order, so each tolerance is set for an
+arbitrary correct implementation: a frequency is compared with its expectation
+within 6 standard errors (two-sided false-failure chance 2e-9 per comparison),
+a correlation within 6/sqrt(n), and the uniform law with a Kolmogorov-Smirnov
+bound at level 1e-9. No property makes more than 100 comparisons, so a correct
+implementation fails a property with probability below 1e-6, while every
+mistake these checks target moves its statistic by 10 or more standard errors.
+"""
+
+from __future__ import annotations
+
+import math
+
 import torch
+
 import supercourse
 from autograder.exercises import Exercise
-from autograder.framework import call, expect, prop, describe
+from autograder.framework import call, describe, expect, prop
+from supercourse.data import sparse_uniform
 
 LESSON = "01-sparse-features"
-EXERCISES = {"generate_batch": Exercise("generate_batch", "Sparse features", forbid=("sparse_uniform",))}
+EXERCISES = {
+    "generate_batch": Exercise(
+        "generate_batch",
+        "Sparse features with per-instance densities",
+        forbid=("sparse_uniform", "sparse_from_uniform"),
+    ),
+    "ToyModel": Exercise("ToyModel", "The toy model: parameters and forward pass"),
+    "importance_loss": Exercise("importance_loss", "The importance-weighted loss", forbid=("per_instance_loss",)),
+}
+
+Z = 6.0
+"""Standard errors a frequency or correlation may stray (two-sided tail 2e-9)."""
+
+KS_ALPHA = 1e-9
+"""Level of the Kolmogorov-Smirnov test of uniform magnitudes."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fmt(values: torch.Tensor, digits: int = 3) -> str:
+    return "[" + ", ".join(f"{v:.{digits}g}" for v in values.flatten().tolist()) + "]"
+
+
+def _batch(submission, batch_size: int, p: torch.Tensor, seed: int) -> torch.Tensor:
+    """The learner's batch, checked to be a float tensor of shape ``(batch, *p.shape)``."""
+    gen = torch.Generator().manual_seed(seed)
+    x = call(submission, batch_size, p.clone(), generator=gen, what="generate_batch")
+    shape = (batch_size, *p.shape)
+    expect(
+        isinstance(x, torch.Tensor) and tuple(x.shape) == shape and x.is_floating_point(),
+        f"generate_batch({batch_size}, feature_probability of shape {tuple(p.shape)}) should return a float tensor "
+        f"of shape (batch_size, n_instances, n_features) = {shape}, got {describe(x)}.",
+    )
+    return x.detach().to(torch.float64)
+
+
+def _density_hint(got: torch.Tensor, p: torch.Tensor, tol: torch.Tensor) -> str:
+    if torch.all((got - (1 - p)).abs() <= tol):
+        return (
+            " Your densities look like 1 - p: feature_probability is the chance that a feature is *non-zero* "
+            "(active when u < p)."
+        )
+    if torch.all((got == 0) | (got == 1)):
+        return " Every example has the same features switched on: draw a fresh random number for every entry."
+    return ""
+
+
+def _std_corr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation along dim 0 (0 where either side is constant)."""
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    den = (a.square().sum(0) * b.square().sum(0)).sqrt()
+    return torch.where(den > 0, (a * b).sum(0) / den.clamp_min(1e-300), torch.zeros_like(den))
+
+
+def _ks_uniform(values: torch.Tensor) -> float:
+    """Kolmogorov-Smirnov distance between the sample's law and U[0, 1]."""
+    v, _ = values.flatten().sort()
+    n = v.numel()
+    i = torch.arange(1, n + 1, dtype=v.dtype)
+    return max((i / n - v).max().item(), (v - (i - 1) / n).max().item())
+
+
+# --------------------------------------------------------------------------- 01.generate_batch
+
 
 @prop("generate_batch", points=1)
-def test_shape(submission):
-    p = torch.full((3, 5), 0.5)
-    x = call(submission, 16, p)
-    expect(isinstance(x, torch.Tensor) and x.shape == (16, 3, 5), f"expected shape (16, 3, 5), got {describe(x)}")
+def test_shape_and_dtype(submission):
+    for batch_size, n_inst, n_feat in [(7, 3, 5), (1, 1, 1), (64, 10, 2)]:
+        p = torch.full((n_inst, n_feat), 0.5)
+        before = p.clone()
+        gen = torch.Generator().manual_seed(0)
+        x = call(submission, batch_size, p, generator=gen, what="generate_batch")
+        shape = (batch_size, n_inst, n_feat)
+        expect(
+            isinstance(x, torch.Tensor) and tuple(x.shape) == shape,
+            f"Shape: generate_batch({batch_size}, feature_probability of shape {(n_inst, n_feat)}) should return a "
+            f"tensor of shape (batch_size, n_instances, n_features) = {shape}, got {describe(x)}.",
+        )
+        expect(
+            x.is_floating_point() and x.device == p.device,
+            f"Dtype: the batch should be a floating-point tensor on feature_probability's device ({p.device}), "
+            f"got {describe(x)}. Hint: multiply the uniform values by the mask rather than returning the boolean mask.",
+        )
+        expect(torch.equal(p, before), "generate_batch must not modify feature_probability in place.")
 
-@prop("generate_batch", points=2)
-def test_density(submission):
-    p = torch.tensor([[0.1] * 5, [0.9] * 5])
-    x = call(submission, 4000, p)
-    got = (x != 0).float().mean(0)
-    expect((got - p).abs().max() < 0.03, f"density per instance should match, got {got[:,0].tolist()}")
+
+@prop("generate_batch", points=1)
+def test_density_per_instance(submission):
+    # Each instance k has one density for all its features.
+    dens = torch.tensor([0.9, 0.6, 0.25, 0.05, 0.0, 1.0])
+    n_feat, batch = 8, 20_000
+    p = dens[:, None].expand(-1, n_feat).contiguous()
+    x = _batch(submission, batch, p, seed=101)
+    got = (x != 0).double().mean(dim=(0, 2))
+    n = batch * n_feat
+    # 6 standard errors, plus 1e-4 for values that are exactly 0 by chance (torch.rand can return 0).
+    tol = Z * (dens.double() * (1 - dens.double()) / n).sqrt() + 1e-4
+    bad = (got - dens).abs() > tol
+    if bad.any():
+        hint = _density_hint(got, dens.double(), tol)
+        if not hint and (got - got.mean()).abs().max() < 0.05:
+            hint = (
+                " Every instance got about the same density: instance k must use its own row "
+                "feature_probability[k] (broadcast the (n_instances, n_features) tensor against the batch)."
+            )
+        expect(
+            False,
+            f"Density per instance: the fraction of non-zero entries of each instance should be {_fmt(dens)}, "
+            f"got {_fmt(got)}.{hint}",
+        )
+
+
+@prop("generate_batch", points=1)
+def test_density_per_feature(submission):
+    # Densities differ between features of the same instance, and between instances.
+    p = torch.tensor(
+        [
+            [0.95, 0.7, 0.5, 0.3, 0.15, 0.08, 0.03, 0.01],
+            [0.02, 0.1, 0.9, 0.4, 0.6, 0.2, 0.8, 0.35],
+            [0.5, 0.5, 0.05, 0.05, 0.75, 0.75, 0.25, 0.25],
+        ]
+    )
+    batch = 20_000
+    x = _batch(submission, batch, p, seed=202)
+    got = (x != 0).double().mean(dim=0)
+    pd = p.double()
+    tol = Z * (pd * (1 - pd) / batch).sqrt() + 1e-4  # 24 comparisons
+    bad = (got - pd).abs() > tol
+    if bad.any():
+        k, i = (torch.nonzero(bad)[0]).tolist()
+        hint = _density_hint(got, pd, tol)
+        if not hint and ((got - got.mean(dim=1, keepdim=True)).abs() < 0.05).all():
+            hint = (
+                " The features of an instance all got the same density: feature i of instance k must use "
+                "feature_probability[k, i] (compare the uniform draws with the whole tensor)."
+            )
+        expect(
+            False,
+            f"Density per feature: feature {i} of instance {k} should be non-zero with probability {p[k, i].item():g}, "
+            f"got a fraction {got[k, i].item():.3f} over {batch} examples.{hint}",
+        )
+
+
+@prop("generate_batch", points=1)
+def test_magnitudes_uniform(submission):
+    dens = torch.tensor([0.8, 0.5, 0.2])
+    batch = 20_000
+    p = dens[:, None].expand(-1, 8).contiguous()
+    x = _batch(submission, batch, p, seed=303)
+    expect(
+        bool((x >= 0).all() and (x <= 1).all()),
+        f"Magnitudes: every value should lie in [0, 1], got values from {x.min().item():.3g} to {x.max().item():.3g}. "
+        "Hint: active features are uniform on [0, 1] (torch.rand), not normal.",
+    )
+    for k, pk in enumerate(dens.tolist()):
+        active = x[:, k][x[:, k] != 0]
+        n = active.numel()
+        expect(n > 100, f"Magnitudes: instance {k} (density {pk:g}) has only {n} non-zero values in {batch} examples.")
+        d = _ks_uniform(active)
+        bound = math.sqrt(math.log(2 / KS_ALPHA) / (2 * n))
+        if d > bound:
+            hint = ""
+            if active.max().item() <= pk + 1e-6:
+                hint = (
+                    f" They never exceed {pk:g} = the density: if one uniform u decides both the mask (u < p) and "
+                    "the value, rescale it to u / p, or draw the value separately."
+                )
+            elif (active - active[0]).abs().max().item() < 1e-6:
+                hint = " Every active value is the same: multiply the mask by uniform random values."
+            expect(
+                False,
+                f"Magnitudes: given that a feature is non-zero, its value should be uniform on [0, 1] "
+                f"(mean 0.5, std 0.289); in instance {k} (density {pk:g}) the non-zero values have mean "
+                f"{active.mean().item():.3f}, std {active.std().item():.3f}, max {active.max().item():.3f}.{hint}",
+            )
+
+
+@prop("generate_batch", points=1)
+def test_independent_across_features(submission):
+    # 2 instances x 6 features at density 0.3: 30 pairs, each correlation within 6/sqrt(batch).
+    batch, n_feat = 40_000, 6
+    p = torch.full((2, n_feat), 0.3)
+    x = _batch(submission, batch, p, seed=404)
+    tol = Z / math.sqrt(batch)
+    for k in range(2):
+        for i in range(n_feat):
+            for j in range(i + 1, n_feat):
+                r = _std_corr(x[:, k, i], x[:, k, j]).item()
+                both = ((x[:, k, i] != 0) & (x[:, k, j] != 0)).double().mean().item()
+                expect(
+                    abs(r) <= tol,
+                    f"Independence across features: features {i} and {j} of instance {k} have correlation {r:.3f} "
+                    f"(expected 0 within {tol:.3f}); both are on in {both:.3f} of examples, independent features "
+                    f"would be {0.3 * 0.3:.3f}. Hint: draw a separate random number for every feature; a mask of "
+                    "shape (batch, n_instances, 1) switches all features of an instance on together.",
+                )
+
+
+@prop("generate_batch", points=1)
+def test_independent_across_instances(submission):
+    # 4 instances x 3 features at density 0.3: 18 pairs (same feature, two instances).
+    batch, n_inst = 40_000, 4
+    p = torch.full((n_inst, 3), 0.3)
+    x = _batch(submission, batch, p, seed=505)
+    tol = Z / math.sqrt(batch)
+    for i in range(3):
+        for k in range(n_inst):
+            for l in range(k + 1, n_inst):
+                r = _std_corr(x[:, k, i], x[:, l, i]).item()
+                expect(
+                    abs(r) <= tol,
+                    f"Independence across instances: feature {i} has correlation {r:.3f} between instances {k} "
+                    f"and {l} (expected 0 within {tol:.3f}). Hint: each instance is a separate model with its own "
+                    "data; draw random numbers of the full shape (batch, n_instances, n_features).",
+                )
+
+
+@prop("generate_batch", points=1)
+def test_fresh_each_example(submission):
+    batch = 20_000
+    p = torch.full((2, 8), 0.5)
+    x = _batch(submission, batch, p, seed=606)
+    mask = x != 0
+    constant = (mask == mask[:1]).all(dim=0)  # a column on (or off) in every example
+    expect(
+        not constant.any(),
+        f"Fresh data per example: feature {int(torch.nonzero(constant)[0][1])} is "
+        f"{'on' if mask[0][constant].flatten()[0] else 'off'} in all {batch} examples at density 0.5; the mask "
+        "seems drawn once per batch. Hint: draw the random numbers with shape (batch_size, n_instances, n_features).",
+    )
+    rows = x.reshape(batch, -1)
+    nonzero = rows[(rows != 0).any(dim=1)]
+    distinct = torch.unique(nonzero, dim=0).shape[0]
+    expect(
+        distinct == nonzero.shape[0],
+        f"Fresh data per example: only {distinct} of {nonzero.shape[0]} non-empty examples are distinct; "
+        "examples repeat. Hint: draw new random values for every example instead of repeating a smaller draw.",
+    )
+
+
+@prop("generate_batch", points=1)
+def test_uses_generator(submission):
+    p = torch.tensor([[0.9, 0.5, 0.1], [0.3, 0.3, 0.3]])
+    saved = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(1)
+        a = call(submission, 50, p.clone(), generator=torch.Generator().manual_seed(7), what="generate_batch")
+        torch.manual_seed(2)
+        b = call(submission, 50, p.clone(), generator=torch.Generator().manual_seed(7), what="generate_batch")
+        c = call(submission, 50, p.clone(), generator=torch.Generator().manual_seed(8), what="generate_batch")
+    finally:
+        torch.random.set_rng_state(saved)
+    expect(
+        isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape,
+        f"Reproducibility: expected tensors of shape (50, 2, 3), got {describe(a)}.",
+    )
+    expect(
+        torch.equal(a, b),
+        "Reproducibility: two calls with generators seeded alike gave different batches. Hint: pass "
+        "`generator=generator` to every torch.rand call, so a seeded generator makes the batch reproducible.",
+    )
+    expect(
+        not torch.equal(a, c),
+        "Reproducibility: generators with different seeds gave the same batch. Hint: draw from the generator "
+        "you are given rather than re-seeding torch inside the function.",
+    )
+
+
+# --------------------------------------------------------------------------- 01.ToyModel
+
+_N, _M, _I = 7, 3, 4  # n_features != n_hidden, so a transposed W cannot go unnoticed
+
+
+def _ref_model(activation: str, seed: int = 11) -> supercourse.ToyModel:
+    """The reference with Xavier W and a random bias of both signs (so a missing ``+ b`` shows)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    ref = supercourse.ToyModel(
+        _N, _M, _I, feature_probability=torch.linspace(1.0, 0.1, _I), importance=0.9 ** torch.arange(_N),
+        activation=activation, seed=seed,
+    )
+    with torch.no_grad():
+        ref.b_final.copy_(0.4 * torch.randn(_I, _N, generator=gen))
+    return ref
+
+
+def _make(submission, activation: str, n: int = _N, m: int = _M, n_inst: int = _I):
+    return call(
+        submission, n, m, n_instances=n_inst, feature_probability=torch.linspace(1.0, 0.1, n_inst),
+        importance=0.9 ** torch.arange(n), activation=activation,
+        what=f"ToyModel({n}, {m}, n_instances={n_inst}, ..., activation={activation!r})",
+    )
+
+
+def _shape_problem(model, n: int, m: int, n_inst: int) -> str | None:
+    """Why ``model``'s W or b_final cannot hold the reference's, or None."""
+    for name, shape, dims in [
+        ("W", (n_inst, m, n), "(n_instances, n_hidden, n_features)"),
+        ("b_final", (n_inst, n), "(n_instances, n_features)"),
+    ]:
+        t = getattr(model, name, None)
+        if not isinstance(t, torch.Tensor):
+            return f"the model has no tensor attribute `{name}` (got {describe(t)}); create it in __init__ as `self.{name} = nn.Parameter(...)`."
+        if tuple(t.shape) != shape:
+            hint = ""
+            if name == "W" and tuple(t.shape) == (n_inst, n, m):
+                hint = " It looks transposed: row j of W[k] is hidden dimension j, column i is feature i's direction."
+            return f"`{name}` should have shape {dims} = {shape}, got {tuple(t.shape)}.{hint}"
+    return None
+
+
+def _load(model, ref: supercourse.ToyModel, what: str):
+    problem = _shape_problem(model, ref.n_features, ref.n_hidden, ref.n_instances)
+    expect(problem is None, f"{what}: could not load the reference's weights into your model: {problem}")
+    with torch.no_grad():
+        model.W.copy_(ref.W)
+        model.b_final.copy_(ref.b_final)
+    return model
+
+
+def _inputs(seed: int, batch: int = 64) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    # Half dense, half sparse examples: ReLU clips some outputs and the bias matters everywhere.
+    dense = torch.rand(batch // 2, _I, _N, generator=gen)
+    sparse = sparse_uniform(batch - batch // 2, torch.full((_I, _N), 0.3), generator=gen)
+    return torch.cat([dense, sparse])
+
+
+def _forward_diagnosis(out: torch.Tensor, ref: supercourse.ToyModel, x: torch.Tensor) -> str:
+    W, b = ref.W.detach(), ref.b_final.detach()
+    h = torch.einsum("bif,ihf->bih", x, W)
+    wtwx = torch.einsum("bih,ihf->bif", h, W)
+    relu_h = torch.einsum("bih,ihf->bif", torch.relu(h), W)
+    relu = ref.activation == "relu"
+    candidates = [
+        (torch.relu(wtwx) if relu else wtwx, "the bias is missing: add b_final after W^T h."),
+        (torch.relu(relu_h + b) if relu else relu_h + b, "it applies a ReLU to the hidden layer h = W x; the toy model's only ReLU is on the output."),
+        (torch.relu(wtwx) + b, "the bias is added after the ReLU; it belongs inside: ReLU(W^T h + b)."),
+        (wtwx + b if relu else torch.relu(wtwx + b),
+         "no ReLU was applied although activation='relu'." if relu else "a ReLU was applied although activation='linear'."),
+    ]
+    for cand, hint in candidates:
+        if cand.shape == out.shape and torch.allclose(out, cand, rtol=1e-4, atol=1e-5):
+            return " Your output matches a model in which " + hint
+    return ""
+
+
+def _check_forward(submission, activation: str) -> None:
+    ref = _ref_model(activation, seed=11 if activation == "relu" else 12)
+    what = f"Forward pass ({activation})"
+    model = _load(_make(submission, activation), ref, what)
+    formula = "ReLU(W^T W x + b)" if activation == "relu" else "W^T W x + b"
+    for batch, seed in [(64, 1), (1, 2)]:
+        x = _inputs(seed, batch)
+        with torch.no_grad():
+            expected = ref(x)
+            out = call(model, x.clone(), what=f"your model's forward (activation={activation!r})")
+        expect(
+            isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(x.shape),
+            f"{what}: the output should have the shape of x, (batch, n_instances, n_features) = {tuple(x.shape)}, "
+            f"got {describe(out)}.",
+        )
+        out = out.detach().to(expected.dtype)
+        if not torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
+            diff = (out - expected).abs().max().item()
+            expect(
+                False,
+                f"{what}: with the reference's W and a random bias, x' should be {formula} for every instance; "
+                f"your output differs by up to {diff:.3g}.{_forward_diagnosis(out, ref, x)}",
+            )
+
+
+@prop("ToyModel", points=1)
+def test_parameters(submission):
+    for n, m, n_inst in [(_N, _M, _I), (5, 2, 1)]:
+        model = _make(submission, "relu", n, m, n_inst)
+        expect(isinstance(model, torch.nn.Module), f"ToyModel(...) should build a torch.nn.Module, got {describe(model)}.")
+        problem = _shape_problem(model, n, m, n_inst)
+        expect(problem is None, f"Parameters: {problem}")
+        params = {id(p) for p in model.parameters()}
+        for name in ("W", "b_final"):
+            t = getattr(model, name)
+            expect(
+                isinstance(t, torch.nn.Parameter) and id(t) in params,
+                f"Parameters: `{name}` should be an nn.Parameter registered on the model (so the optimiser trains it), "
+                f"got {type(t).__name__}. Hint: `self.{name} = nn.Parameter(tensor)`.",
+            )
+
+
+@prop("ToyModel", points=1)
+def test_initialisation(submission):
+    n, m, n_inst = 40, 10, 8
+    torch.manual_seed(1234)
+    model = _make(submission, "relu", n, m, n_inst)
+    problem = _shape_problem(model, n, m, n_inst)
+    expect(problem is None, f"Initialisation: {problem}")
+    W, b = model.W.detach().double(), model.b_final.detach()
+    want = math.sqrt(2.0 / (n + m))
+    got = W.std().item()
+    # W has 3200 entries: the sample std is within 1.3% of the truth per standard error; we allow 10% (8 SE).
+    hint = ""
+    if abs(got - math.sqrt(2.0 / (m * n + n_inst * n))) < 0.1 * got:
+        hint = (
+            " That is nn.init.xavier_normal_ applied to the whole 3-D tensor, whose fans then include the instance "
+            "dimension; each instance is its own m x n matrix, so use std sqrt(2 / (n_features + n_hidden))."
+        )
+    expect(
+        abs(got / want - 1) < 0.1,
+        f"Initialisation: W should be Xavier-normal, std sqrt(2 / (n_features + n_hidden)) = {want:.3f} for n={n}, "
+        f"m={m}; got std {got:.3f}.{hint}",
+    )
+    mean_tol = Z * want / math.sqrt(W.numel())
+    expect(abs(W.mean().item()) < mean_tol, f"Initialisation: W should have mean 0, got {W.mean().item():.3f}.")
+    expect(
+        not torch.allclose(W[0], W[1]),
+        "Initialisation: every instance starts from the same W; draw each instance's weights independently.",
+    )
+    expect(
+        torch.count_nonzero(b).item() == 0,
+        f"Initialisation: b_final should start at zero, got values up to {b.abs().max().item():.3g}.",
+    )
+
+
+@prop("ToyModel", points=2)
+def test_forward_relu(submission):
+    _check_forward(submission, "relu")
+
+
+@prop("ToyModel", points=1)
+def test_forward_linear(submission):
+    _check_forward(submission, "linear")
+
+
+@prop("ToyModel", points=1)
+def test_gradients_reach_parameters(submission):
+    ref = _ref_model("relu", seed=13)
+    model = _load(_make(submission, "relu"), ref, "Gradients")
+    x = _inputs(3)
+    gen = torch.Generator().manual_seed(4)
+    weights = torch.randn(x.shape, generator=gen)
+    (ref(x) * weights).sum().backward()
+    for p in model.parameters():
+        p.grad = None
+    out = call(model, x.clone(), what="your model's forward")
+    expect(isinstance(out, torch.Tensor) and out.shape == x.shape, f"Gradients: forward returned {describe(out)}.")
+    expect(
+        out.requires_grad,
+        "Gradients: your forward's output does not depend differentiably on W and b_final, so training cannot "
+        "change them. Hint: compute with torch operations on self.W and self.b_final (no .detach(), .data, "
+        "torch.no_grad() or numpy).",
+    )
+    (out * weights).sum().backward()
+    for name in ("W", "b_final"):
+        got = getattr(model, name).grad
+        want = getattr(ref, name).grad
+        expect(
+            got is not None and got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-5),
+            f"Gradients: the gradient reaching `{name}` differs from the reference's "
+            f"({'none arrived' if got is None else 'max diff %.3g' % (got - want).abs().max().item() if got.shape == want.shape else 'shape ' + str(tuple(got.shape))}). "
+            "Hint: use self.W in both places (h = W x and W^T h), without detaching either.",
+        )
+
+
+# --------------------------------------------------------------------------- 01.importance_loss
+
+
+def _loss_inputs(seed: int, batch: int, n_inst: int, n_feat: int, ones: bool):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, n_inst, n_feat, generator=gen)
+    x_hat = torch.rand(batch, n_inst, n_feat, generator=gen) * 1.5 - 0.25
+    imp = torch.ones(n_inst, n_feat) if ones else 0.05 + torch.rand(n_inst, n_feat, generator=gen)
+    return x, x_hat, imp
+
+
+def _ref_loss(x, x_hat, imp) -> torch.Tensor:
+    return (imp * (x - x_hat) ** 2).mean(dim=(0, 2)).sum()
+
+
+def _scalar(submission, x, x_hat, imp, what: str) -> float:
+    out = call(submission, x.clone(), x_hat.clone(), imp.clone(), what="importance_loss")
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        return float(out.detach().double().item())
+    expect(
+        isinstance(out, float),
+        f"{what}: importance_loss should return a scalar (a 0-dimensional tensor), got {describe(out)}. "
+        "Hint: reduce over every dimension: mean over batch and features, then sum over instances.",
+    )
+    return float(out)
+
+
+def _ratio_hint(ratio: float, batch: int, n_inst: int, n_feat: int) -> str:
+    for factor, text in [
+        (n_feat, "summed over features instead of averaging"),
+        (batch, "summed over the batch instead of averaging"),
+        (batch * n_feat, "summed over batch and features instead of averaging"),
+        (1 / n_inst, "averaged over instances instead of summing"),
+    ]:
+        if factor != 1 and abs(ratio / factor - 1) < 1e-3:
+            return f" It is {factor:g} times the expected value: looks like you {text}."
+    return ""
+
+
+@prop("importance_loss", points=1)
+def test_mean_over_batch_and_features(submission):
+    batch, n_feat = 37, 6
+    x, x_hat, imp = _loss_inputs(21, batch, 1, n_feat, ones=True)
+    want = _ref_loss(x, x_hat, imp).item()
+    got = _scalar(submission, x, x_hat, imp, "Mean over batch and features")
+    if not math.isclose(got, want, rel_tol=1e-4):
+        hint = _ratio_hint(got / want if want else float("nan"), batch, 1, n_feat)
+        if not hint and math.isclose(got, (x - x_hat).abs().mean().item(), rel_tol=1e-4):
+            hint = " That is the mean absolute error: square the differences."
+        elif not hint and math.isclose(got, -want, rel_tol=1e-4):
+            hint = " It has the wrong sign."
+        expect(
+            False,
+            f"Mean over batch and features: with one instance and all importances 1, the loss should be the mean "
+            f"squared error over batch and features, {want:.5g}; got {got:.5g}.{hint}",
+        )
+
+
+@prop("importance_loss", points=1)
+def test_importance_weighting(submission):
+    # Compared as a ratio to the learner's own unweighted loss, so a wrong reduction does not fail this property.
+    batch, n_feat = 50, 5
+    x, x_hat, _ = _loss_inputs(22, batch, 1, n_feat, ones=True)
+    imp = torch.tensor([[1.0, 0.5, 0.25, 2.0, 0.0]])
+    base = _scalar(submission, x, x_hat, torch.ones_like(imp), "Importance weighting")
+    got = _scalar(submission, x, x_hat, imp, "Importance weighting")
+    want = _ref_loss(x, x_hat, imp).item() / _ref_loss(x, x_hat, torch.ones_like(imp)).item()
+    ratio = got / base if base else float("nan")
+    if not math.isclose(ratio, want, rel_tol=1e-4):
+        sq = _ref_loss(x, x_hat, imp**2).item() / _ref_loss(x, x_hat, torch.ones_like(imp)).item()
+        hint = ""
+        if math.isclose(ratio, 1.0, rel_tol=1e-4):
+            hint = " Changing the importances changed nothing: multiply each feature's squared error by I_i."
+        elif math.isclose(ratio, sq, rel_tol=1e-4):
+            hint = " You weighted by I_i^2: the importance multiplies the squared error, I_i (x_i - x'_i)^2, it is not squared."
+        expect(
+            False,
+            f"Importance weighting: with importances {_fmt(imp)} the loss should be {want:.4f} times the loss with all "
+            f"importances 1; yours is {ratio:.4f} times.{hint}",
+        )
+
+
+@prop("importance_loss", points=1)
+def test_sum_over_instances(submission):
+    # Compared with the learner's own one-instance losses, so only the reduction over instances matters here.
+    batch, n_inst, n_feat = 40, 3, 4
+    x, x_hat, imp = _loss_inputs(23, batch, n_inst, n_feat, ones=True)
+    whole = _scalar(submission, x, x_hat, imp, "Sum over instances")
+    parts = [
+        _scalar(submission, x[:, k : k + 1], x_hat[:, k : k + 1], imp[k : k + 1], "Sum over instances")
+        for k in range(n_inst)
+    ]
+    total = sum(parts)
+    if not math.isclose(whole, total, rel_tol=1e-4):
+        hint = ""
+        if math.isclose(whole, total / n_inst, rel_tol=1e-4):
+            hint = (
+                f" It is 1/{n_inst} of that: you averaged over instances. Sum instead, so each instance's gradient "
+                "does not shrink with the number of instances trained beside it."
+            )
+        expect(
+            False,
+            f"Sum over instances: the loss of {n_inst} instances should be the sum of their separate losses, "
+            f"{total:.5g}; got {whole:.5g}.{hint}",
+        )
+
+
+@prop("importance_loss", points=1)
+def test_matches_reference(submission):
+    batch, n_inst, n_feat = 33, 4, 6
+    x, x_hat, imp = _loss_inputs(24, batch, n_inst, n_feat, ones=False)
+    x_hat.requires_grad_(True)
+    out = call(submission, x.clone(), x_hat, imp.clone(), what="importance_loss")
+    expect(
+        isinstance(out, torch.Tensor) and out.dim() == 0,
+        f"Whole loss: importance_loss should return a 0-dimensional tensor (so .backward() works), got {describe(out)}."
+        + (" Hint: do not call .item()." if isinstance(out, (float, int)) else ""),
+    )
+    want = _ref_loss(x, x_hat.detach(), imp)
+    if not torch.allclose(out.detach().double(), want.double(), rtol=1e-4, atol=0):
+        per_row = imp[0]
+        hint = ""
+        if math.isclose(out.item(), _ref_loss(x, x_hat.detach(), per_row.expand_as(imp)).item(), rel_tol=1e-4):
+            hint = " It matches using instance 0's importances for every instance: index importance as [instance, feature]."
+        expect(
+            False,
+            f"Whole loss: with a different importance for every instance and feature, the loss should be "
+            f"{want.item():.5g}, got {out.item():.5g}.{hint}",
+        )
+    expect(
+        out.requires_grad,
+        "Whole loss: the loss does not carry a gradient back to x_hat; compute it with torch operations only.",
+    )
+    (grad,) = torch.autograd.grad(out, x_hat)
+    x_ref = x_hat.detach().clone().requires_grad_(True)
+    (want_grad,) = torch.autograd.grad(_ref_loss(x, x_ref, imp), x_ref)
+    expect(
+        torch.allclose(grad, want_grad, rtol=1e-4, atol=1e-7),
+        "Whole loss: its gradient with respect to x_hat differs from the reference's although the value matches.",
+    )
