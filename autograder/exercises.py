@@ -24,6 +24,7 @@ __all__ = ["Exercise", "Property", "CHECK_MODULES", "lessons", "exercises", "get
 CHECK_MODULES: tuple[str, ...] = (
     "autograder.checks.lesson01",
     "autograder.checks.lesson02",
+    "autograder.checks.lesson03",
 )
 """Every lesson's check module, in course order. Adding a lesson = one line here."""
 

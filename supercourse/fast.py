@@ -9,8 +9,8 @@ without any of that:
   as ``(n_features, batch)``, so every product is one contiguous ``bmm`` and
   every per-feature constant broadcasts along contiguous rows.
 * **One uniform draw per entry** gives both the mask and the magnitude:
-  feature ``i`` is active when ``u < p_i`` and its value is then
-  ``1 - u / p_i``, uniform on (0, 1] (the same distribution as
+  feature ``i`` is active when ``u >= 1 - p_i`` and its value is then
+  ``(u - (1 - p_i)) / p_i``, uniform on [0, 1) (the distribution of
   :func:`~supercourse.data.sparse_uniform`). On the CPU the draws come from
   NumPy's PCG64 (about 1.5x faster than torch's CPU generator, and seeded from
   the torch generator, so seeded runs stay deterministic); on other devices from
@@ -149,10 +149,13 @@ class ToyModelStep:
 
         p = model.feature_probability.to(dev, dt)
         imp = model.importance.to(dev, dt)
-        self.p3 = p[:, :, None].contiguous()  # (K, n, 1)
+        # Entry active when u >= q = 1 - p, value (u - q) * a with a = 1/p rounded
+        # one ulp down so that the largest draw stays below 1.
+        q = (1.0 - model.feature_probability.to(dev, torch.float64)).to(dt)
         a = p.clamp_min(1e-30).reciprocal()
-        self.a3 = a[:, :, None].contiguous()  # 1/p
-        self.neg_a3 = (-a)[:, :, None].contiguous()
+        a = torch.nextafter(a, torch.zeros_like(a))
+        self.q3 = q[:, :, None].contiguous()  # (K, n, 1)
+        self.a3 = a[:, :, None].contiguous()
         self.a_row = a[:, None, :].contiguous()  # (K, 1, n)
         self.s = imp * (2.0 / (B * n))  # (K, n) loss weight -> gradient scale
         self.s_row = self.s[:, None, :].contiguous()
@@ -196,9 +199,8 @@ class ToyModelStep:
         v = {
             "u": self._u[: t.size].view(kk, n, bb),
             "g": self._g[: t.size].view(kk, n, bb),
-            "p3": self.p3[sl],
+            "q3": self.q3[sl],
             "a3": self.a3[sl],
-            "neg_a3": self.neg_a3[sl],
             "imp3": self.imp3[sl],
             "gb": self._gb[sl],
         }
@@ -255,8 +257,8 @@ class ToyModelStep:
         for t, v in zip(self.tiles, self._views):
             z, g, pd = v["u"], v["g"], v["pd"]
             self._draw(t, z)
-            torch.sub(v["p3"], z, out=z)
-            z.relu_()  # z = x / a: x = 1 - u/p where u < p, else 0
+            torch.sub(z, v["q3"], out=z)
+            z.relu_()  # z = x / a = relu(u - q)
             torch.baddbmm(v["b2"], v["A2"], z, out=pd)
             if self.relu:
                 _threshold_backward(pd[:, n:], pd[:, :n], 0.0, grad_input=g)
@@ -283,7 +285,8 @@ class ToyModelStep:
             x, g, pre, h, dh = v["u"], v["g"], v["pre"], v["h"], v["dh"]
             Wk = W[t.k0 : t.k1]
             self._draw(t, x)
-            x.mul_(v["neg_a3"]).add_(1.0).relu_()  # x = 1 - u/p where u < p, else 0
+            torch.sub(x, v["q3"], out=x)
+            x.relu_().mul_(v["a3"])  # x = relu(u - q) * a
             torch.bmm(Wk, x, out=h)
             torch.baddbmm(b3[t.k0 : t.k1], Wk.mT, h, out=pre)
             torch.sub(pre, x, out=g)
@@ -314,8 +317,7 @@ class ToyModelStep:
             return torch.zeros(K, B, n, device=self.device, dtype=self.model.W.dtype)
         if len(self.tiles) == 1:
             u = self._views[0]["u"]
-            xt = u * self.a3 if self.gram else u
-            return xt.transpose(1, 2)
+            return (u * self.a3 if self.gram else u).transpose(1, 2)
         # Redraw every tile from the generator state saved by the last call.
         dt = self.model.W.dtype
         if self._np_gen is not None:
@@ -332,9 +334,5 @@ class ToyModelStep:
             else:
                 u = torch.rand(shape, generator=tgen, device=self.device, dtype=dt)
             sl = slice(t.k0, t.k1)
-            if self.gram:
-                xt = (self.p3[sl] - u).relu_() * self.a3[sl]
-            else:
-                xt = u.mul_(self.neg_a3[sl]).add_(1.0).relu_()
-            out[sl, :, t.b0 : t.b1] = xt
+            out[sl, :, t.b0 : t.b1] = (u - self.q3[sl]).relu_() * self.a3[sl]
         return out.transpose(1, 2)

@@ -18,6 +18,7 @@ for the paper's "1-S = 0.03" headings.
 * :func:`gram_heatmaps` ``W^T W`` per instance with the bias ``b`` beside it.
 * :func:`feature_directions_2d` each feature's column as an arrow in the plane (``m = 2``).
 * :func:`training_curves` per-instance loss against step.
+* :func:`represented_by_density` features represented (per dimension) against ``1 / (1 - S)``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "gram_heatmaps",
     "feature_directions_2d",
     "training_curves",
+    "represented_by_density",
     "SUPERPOSITION_CMAP",
 ]
 
@@ -361,7 +363,7 @@ def _draw_directions(ax: "Axes", w: torch.Tensor, colors: Any, lim: float) -> No
     ax.axvline(0, color="0.92", lw=0.6, zorder=0)
     for i in range(w.shape[1]):
         x, y = w[0, i].item(), w[1, i].item()
-        ax.plot([0, x], [0, y], color=colors[i], lw=2, solid_capstyle="round")
+        ax.plot([0, x], [0, y], color=colors[i], lw=2, solid_capstyle="round", label=f"feature {i}")
         ax.plot([x], [y], "o", color=colors[i], ms=4)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
@@ -426,3 +428,69 @@ def _histories(history: object) -> list[tuple[str | None, torch.Tensor, torch.Te
     if len({l.shape[1] for _, _, l in out}) != 1:
         raise ValueError("every history must have the same number of instances")
     return out
+
+
+# --------------------------------------------------------------------------- lesson 3
+
+
+def represented_by_density(
+    W: "torch.Tensor | Mapping[str, torch.Tensor]",
+    densities: "Sequence[float] | torch.Tensor | Mapping[str, Sequence[float] | torch.Tensor]",
+    per_dimension: bool = False,
+    threshold: float = metrics.REPRESENTED_NORM,
+) -> "Figure":
+    """How many features each instance represents, against how sparse its features are.
+
+    One line per model: x is ``1 / (1 - S)`` (log scale: 1 is dense, 1000
+    is 99.9% sparse), y the number of features with ``||W_i|| > threshold``
+    (:func:`supercourse.metrics.n_represented`), or that number divided by
+    ``n_hidden`` when ``per_dimension``, which puts models of different
+    sizes on one scale. A dotted line marks one feature per dimension: above
+    it, the model represents more features than it has dimensions.
+
+    Args:
+        W: ``(n_instances, n_hidden, n_features)``, or ``{model name: W}``
+            (e.g. ``{"n=20, m=5": W_small, "n=80, m=20": W_large}``).
+        densities: each instance's ``1 - S``: ``(n_instances,)``, shared by
+            every model, or ``{model name: densities}`` with the keys of ``W``.
+        per_dimension: plot ``n_represented / n_hidden`` instead of the count.
+        threshold: the norm above which a feature counts as represented.
+
+    Returns:
+        the figure, one axes (the legend is a figure legend when ``W`` is a mapping).
+    """
+    from matplotlib import colormaps
+
+    models = _models(W)
+    curves = []
+    for label, w in models:
+        if isinstance(densities, Mapping):
+            if label is None or label not in densities:
+                raise ValueError("densities must be a sequence, or a mapping with the keys of W")
+            d, name = densities[label], f"densities[{label!r}]"
+        else:
+            d, name = densities, "densities"
+        d = torch.as_tensor(d.detach().cpu() if isinstance(d, torch.Tensor) else d, dtype=torch.float64).reshape(-1)
+        if d.shape[0] != w.shape[0]:
+            raise ValueError(f"{name} must have one entry per instance ({w.shape[0]}), got {d.shape[0]}")
+        if not bool(((d > 0) & (d <= 1)).all()):
+            raise ValueError(f"{name} must lie in (0, 1], got values from {d.min().item():g} to {d.max().item():g}")
+        count = metrics.n_represented(w, threshold).double()
+        curves.append((label, w.shape[1], (1.0 / d).numpy(), (count / w.shape[1] if per_dimension else count).numpy()))
+    colors = colormaps["viridis"](torch.linspace(0.0, 0.8, max(len(curves), 2)).numpy())
+    fig = _figure(1, 1, width=4.6, height=3.3, extra_width=1.8 if models[0][0] is not None else 0.4)
+    ax = fig.add_subplot()
+    for m in sorted({m for _, m, _, _ in curves}) if not per_dimension else [1]:
+        ax.axhline(1.0 if per_dimension else m, color="0.6", lw=0.8, ls=":", zorder=0)
+    for (label, _, x, y), color in zip(curves, colors):
+        ax.plot(x, y, "o-", color=color, lw=1.6, ms=4, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("1 / (1 - S)   (sparser →)")
+    ax.set_ylabel("features represented per dimension" if per_dimension else "features represented")
+    ax.set_title(f"features with ‖W_i‖ > {threshold:g}", fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, which="major", color="0.92", lw=0.6)
+    _clean(ax)
+    if models[0][0] is not None:
+        fig.legend(loc="outside right upper", fontsize=8, frameon=False)
+    return fig

@@ -2,15 +2,18 @@
 
 :func:`train` is the course's one training entry point. For a
 :class:`~supercourse.model.ToyModel` it uses the fast analytic step in
-:mod:`supercourse.fast`; any other module with ``generate_batch`` and ``loss``
-methods (the later lessons' models) trains through autograd with the same
-recipe, schedule, logging and progress bar.
+:mod:`supercourse.fast` and a single fused AdamW kernel per step (on CUDA the
+two are replayed as a CUDA graph, a chunk of steps per launch); any other
+module with ``generate_batch`` and ``loss`` methods (the later lessons' models)
+trains through autograd with the same recipe, schedule, logging and progress
+bar.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -65,6 +68,58 @@ def make_adamw(params: list[torch.Tensor], lr: float, weight_decay: float) -> to
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+class FusedAdamW:
+    """AdamW over a fixed list of parameters: one fused kernel per step, no bookkeeping.
+
+    The same update as ``torch.optim.AdamW(fused=True)`` (defaults ``betas=(0.9,
+    0.999)``, ``eps=1e-8``), made by calling its kernel ``torch._fused_adamw_``
+    directly: ``Optimizer.step``'s Python overhead is a sizeable part of a step
+    that trains a small model in a fraction of a millisecond.
+    ``step(lr)`` takes the learning rate as a float, or as a 0-d tensor on the
+    parameters' device (which a CUDA graph can capture and vary).
+    """
+
+    def __init__(self, params: list[torch.Tensor], weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = [p.detach() for p in params]  # in-place updates through aliases, outside autograd
+        self._leaves = list(params)
+        self.weight_decay, self.betas, self.eps = float(weight_decay), betas, float(eps)
+        self.exp_avgs = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
+        self.state_steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+
+    @staticmethod
+    def available(params: list[torch.Tensor]) -> bool:
+        """Whether the fused kernel runs for these parameters (tried on scratch copies)."""
+        if not hasattr(torch, "_fused_adamw_") or not params:
+            return False
+        try:
+            probe = FusedAdamW([torch.zeros(2, device=params[0].device, dtype=params[0].dtype)], 0.0)
+            probe.step(1e-3, grads=[torch.ones_like(probe.params[0])])
+            return bool(torch.isfinite(probe.params[0]).all())
+        except (RuntimeError, TypeError, NotImplementedError):
+            return False
+
+    def step(self, lr: float | torch.Tensor, grads: list[torch.Tensor] | None = None) -> None:
+        if grads is None:
+            grads = [p.grad for p in self._leaves]
+        torch._foreach_add_(self.state_steps, 1)
+        torch._fused_adamw_(
+            self.params,
+            grads,
+            self.exp_avgs,
+            self.exp_avg_sqs,
+            [],
+            self.state_steps,
+            lr=lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=self.weight_decay,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
 
 
 def _check_number(name: str, value: object, minimum: float, strict: bool) -> float:
@@ -158,39 +213,54 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters")
-    optimizer = make_adamw(params, lr, weight_decay)
+    lrs = [lr * schedule(step, steps) for step in range(steps)]
 
     if isinstance(model, ToyModel):
         step_fn = ToyModelStep(model, batch_size, generator)
         n_instances = model.n_instances
+        if FusedAdamW.available(params):
+            fused = FusedAdamW(params, weight_decay)
+            update = fused.step
+        else:  # pragma: no cover - torch builds without the fused kernel for this device
+            fused, optimizer = None, make_adamw(params, lr, weight_decay)
+            update = _optimizer_update(optimizer)
     else:
         for method in ("generate_batch", "loss"):
             if not callable(getattr(model, method, None)):
                 raise TypeError(f"model must define {method}(); {type(model).__name__} does not")
+        fused, optimizer = None, make_adamw(params, lr, weight_decay)
         step_fn = _AutogradStep(model, batch_size, generator, optimizer)
+        update = _optimizer_update(optimizer)
         n_instances = int(getattr(model, "n_instances", 1))
 
     log_steps = list(range(0, steps, log_every))
     if log_steps[-1] != steps - 1:
         log_steps.append(steps - 1)
     log_set = set(log_steps)
+    graphs = None
+    if fused is not None and dev.type == "cuda" and _cuda_graphs_wanted():
+        graphs = _GraphedSteps(step_fn, fused, lrs, generator, log_every)
     losses = torch.empty(len(log_steps), n_instances, device=dev)
     bar = _Progress(_progress_wanted(progress), steps, f"training {n_instances} instance(s) on {dev.type}")
     bar_every = max(1, steps // 200)
+    next_bar = 1
     row = 0
     start = time.perf_counter()
     try:
-        for step in range(steps):
-            factor = schedule(step, steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * factor
-            loss = step_fn(step in log_set)
-            optimizer.step()
-            if loss is not None:
-                losses[row] = loss.detach()
-                row += 1
-            if step % bar_every == 0 or step == steps - 1:
-                bar.update(step + 1, losses[row - 1] if row else None)
+        step = 0
+        while step < steps:
+            if graphs is not None and step not in log_set and (done := graphs.run(step, steps, log_set)):
+                step += done
+            else:
+                loss = step_fn(step in log_set)
+                update(lrs[step])
+                if loss is not None:
+                    losses[row] = loss.detach()
+                    row += 1
+                step += 1
+            if step >= next_bar or step == steps:
+                bar.update(step, losses[row - 1] if row else None)
+                next_bar = step + bar_every
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
     finally:
@@ -207,6 +277,78 @@ def train(
         n_instances=n_instances,
         extra={"seed": seed},
     )
+
+
+def _optimizer_update(optimizer: torch.optim.Optimizer):
+    def update(lr_now: float) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_now
+        optimizer.step()
+
+    return update
+
+
+def _cuda_graphs_wanted() -> bool:
+    return os.environ.get("SUPERCOURSE_CUDA_GRAPHS", "1") not in ("0", "false", "no")
+
+
+class _GraphedSteps:
+    """CUDA only: ``chunk`` consecutive training steps captured once, replayed as one graph.
+
+    On a GPU a toy-model step is a few dozen tiny kernels, so launching them
+    costs more than running them. The fast step and :class:`FusedAdamW` write
+    only into preallocated buffers, which is what a CUDA graph needs: the data
+    draw (the generator is registered with the graph, so its state advances on
+    every replay), the forward and backward and the AdamW update of ``chunk``
+    steps become one launch. The learning rates of the chunk are copied into
+    the graph from a device tensor before each replay. Steps that log a loss
+    run eagerly on the same buffers. If capture fails for any reason, training
+    goes on eagerly (set ``SUPERCOURSE_CUDA_GRAPHS=0`` to never try).
+    """
+
+    MAX_CHUNK = 16
+    WARMUP = 3
+
+    def __init__(self, step_fn, fused: FusedAdamW, lrs: list[float], generator, log_every: int) -> None:
+        self.step_fn, self.fused, self.generator = step_fn, fused, generator
+        self.chunk = min(self.MAX_CHUNK, log_every - 1)
+        self.device = fused.params[0].device
+        self.lrs = torch.tensor(lrs, dtype=torch.float32, device=self.device)
+        self.lr_buf = torch.empty(max(self.chunk, 1), dtype=torch.float32, device=self.device)
+        self.graph = None
+        self.eager_steps = 0
+        self.failed = self.chunk < 2
+
+    def _capture(self) -> None:
+        graph = torch.cuda.CUDAGraph()
+        if self.generator is not None:
+            graph.register_generator_state(self.generator)
+        with torch.cuda.graph(graph):
+            for i in range(self.chunk):
+                self.step_fn(False)
+                self.fused.step(self.lr_buf[i])
+        self.graph = graph
+
+    def run(self, step: int, steps: int, log_set: set[int]) -> int:
+        """Replay the chunk starting at ``step`` and return its length, or 0 to step eagerly."""
+        if self.failed:
+            return 0
+        if self.graph is None:
+            if self.eager_steps < self.WARMUP:  # eager steps first: cuBLAS handles, buffers
+                self.eager_steps += 1
+                return 0
+            try:
+                self._capture()
+            except Exception as err:  # noqa: BLE001 - any failure means: train eagerly
+                self.failed, self.graph = True, None
+                warnings.warn(f"CUDA graph capture failed ({err!r}); training without graphs", stacklevel=3)
+                return 0
+        end = step + self.chunk
+        if end > steps or any(s in log_set for s in range(step, end)):
+            return 0
+        self.lr_buf.copy_(self.lrs[step:end])
+        self.graph.replay()
+        return self.chunk
 
 
 class _AutogradStep:

@@ -57,6 +57,20 @@ EXERCISES = {
 }
 
 
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Run each property on one CPU thread: the check's tensors are tiny, and on a busy machine
+    extra threads only wait for each other (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 # =========================================================================== lr_factor
 
 _STEPS = (1, 2, 7, 100, 10_000)

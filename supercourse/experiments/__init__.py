@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import basic_results, intro
-from ._common import ExperimentResult, SummaryRow, summarize, summary_table
+from . import basic_results, intro, large_sweep
+from ._common import ExperimentResult, SummaryRow, best_of_restarts, summarize, summary_table
 
-__all__ = ["EXPERIMENTS", "get", "ExperimentResult", "SummaryRow", "summarize", "summary_table"]
+__all__ = ["EXPERIMENTS", "get", "ExperimentResult", "SummaryRow", "summarize", "summary_table", "best_of_restarts"]
 
 EXPERIMENTS: dict[str, ModuleType] = {
     intro.NAME: intro,
     basic_results.NAME: basic_results,
+    large_sweep.NAME: large_sweep,
 }
 """Registry key (as typed after ``supercourse reproduce``) -> experiment module."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
@@ -26,6 +26,8 @@ __all__ = [
     "summarize",
     "summary_table",
     "train_models",
+    "repeat_instances",
+    "best_of_restarts",
     "save_figure",
     "prepare_run",
     "get_console",
@@ -183,6 +185,72 @@ def train_models(
             f"in {time.perf_counter() - start:.1f} s"
         )
     return histories
+
+
+def repeat_instances(model: ToyModel, restarts: int, seed: int | None) -> ToyModel:
+    """A fresh model with ``restarts`` copies of each of ``model``'s instances, restart-major.
+
+    Instance ``r * n + k`` (``n = model.n_instances``) is restart ``r`` of instance ``k``:
+    same density and importance. Restart 0 copies ``model``'s weights, so the
+    best of the restarts is never worse than ``model`` alone; the others get a
+    fresh random init (seeded by ``seed``).
+    """
+    restarts = check_positive_int("restarts", restarts)
+    many = ToyModel(
+        model.n_features,
+        model.n_hidden,
+        n_instances=model.n_instances * restarts,
+        feature_probability=model.feature_probability.detach().cpu().repeat(restarts, 1),
+        importance=model.importance.detach().cpu().repeat(restarts, 1),
+        activation=model.activation,
+        seed=seed,
+    ).to(model.device)
+    with torch.no_grad():
+        many.W[: model.n_instances] = model.W
+        many.b_final[: model.n_instances] = model.b_final
+    return many
+
+
+@torch.no_grad()
+def expected_loss(model: ToyModel, n_samples: int = 2**16, seed: int = 0) -> torch.Tensor:
+    """Each instance's loss on one large fresh batch, a low-noise estimate of its expected loss: ``(n_instances,)``."""
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    x = model.generate_batch(n_samples, generator=gen)
+    return model.per_instance_loss(x, model(x)).cpu()
+
+
+@torch.no_grad()
+def best_of_restarts(
+    model: ToyModel, restarts: int, history: History | None = None, seed: int = 0
+) -> tuple[ToyModel, History | None, torch.Tensor]:
+    """Keep, for each instance, the restart with the lowest expected loss.
+
+    ``model`` is laid out as :func:`repeat_instances` makes it (``restarts * n``
+    instances, restart-major). Returns a model with ``n`` instances (weights
+    copied), the ``history`` cut to the chosen instances, and the chosen
+    restart of each instance ``(n,)``. Small models (``m = 2``) often stop in
+    a worse local optimum, hence the restarts (as in the paper).
+    """
+    restarts = check_positive_int("restarts", restarts)
+    if model.n_instances % restarts:
+        raise ValueError(f"model.n_instances={model.n_instances} is not a multiple of restarts={restarts}")
+    n = model.n_instances // restarts
+    losses = expected_loss(model, seed=seed).reshape(restarts, n)
+    chosen = losses.argmin(dim=0)
+    idx = (chosen * n + torch.arange(n)).to(model.device)
+    best = ToyModel(
+        model.n_features,
+        model.n_hidden,
+        n_instances=n,
+        feature_probability=model.feature_probability[idx].cpu(),
+        importance=model.importance[idx].cpu(),
+        activation=model.activation,
+    ).to(model.device)
+    best.W.copy_(model.W[idx])
+    best.b_final.copy_(model.b_final[idx])
+    if history is not None:
+        history = replace(history, losses=history.losses[:, idx.cpu()], n_instances=n)
+    return best, history, chosen
 
 
 def save_figure(fig: "Figure", path: Path) -> Path:

@@ -7,6 +7,11 @@ densities ``1 - S = 20^-t`` for ``t`` evenly spaced in [0, 1], from 1 to 1/20.
   3 are dropped.
 * About 80% sparse: 4 features as 2 antipodal pairs.
 * About 90% sparse: all 5 features, on a pentagon.
+
+With only 2 dimensions a run often stops in a worse local optimum (a digon
+where a pentagon does better), so :func:`run` trains :data:`N_RESTARTS`
+initialisations of every density side by side and keeps the one with the
+lowest loss, as the paper did for its 2-D studies.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from ..model import ToyModel
 from ._common import (
     ExperimentResult,
     SummaryRow,
+    best_of_restarts,
     get_console,
     prepare_run,
+    repeat_instances,
     save_figure,
     summarize,
     summary_table,
@@ -46,6 +53,8 @@ MAX_SPARSITY_FACTOR = 20.0
 """Densities run from 1 down to ``1 / MAX_SPARSITY_FACTOR``."""
 DENSITIES: tuple[float, ...] = tuple((MAX_SPARSITY_FACTOR ** -torch.linspace(0, 1, N_INSTANCES)).tolist())
 ACTIVATIONS = ("relu",)
+N_RESTARTS = 4
+"""Initialisations trained per density by :func:`run`; the lowest-loss one is kept."""
 DEFAULT_STEPS = 10_000
 """The paper's recipe; a few seconds on 2 CPU cores."""
 DEFAULT_SEED = 0
@@ -61,9 +70,15 @@ def feature_probability() -> torch.Tensor:
     return MAX_SPARSITY_FACTOR ** -torch.linspace(0, 1, N_INSTANCES)
 
 
-def make_model(activation: str = "relu", seed: int | None = DEFAULT_SEED) -> ToyModel:
-    """An untrained :class:`~supercourse.ToyModel`, one instance per density: ``W: (10, 2, 5)``."""
-    return ToyModel(
+def make_model(activation: str = "relu", seed: int | None = DEFAULT_SEED, restarts: int = 1) -> ToyModel:
+    """An untrained :class:`~supercourse.ToyModel`, one instance per density: ``W: (10, 2, 5)``.
+
+    With ``restarts > 1``, ``restarts`` initialisations of every density:
+    ``W: (10 * restarts, 2, 5)``, instance ``r * 10 + k`` being restart ``r`` of
+    density ``k`` (pick the best with
+    :func:`supercourse.experiments._common.best_of_restarts`).
+    """
+    model = ToyModel(
         N_FEATURES,
         N_HIDDEN,
         n_instances=N_INSTANCES,
@@ -72,6 +87,7 @@ def make_model(activation: str = "relu", seed: int | None = DEFAULT_SEED) -> Toy
         activation=activation,
         seed=seed,
     )
+    return model if restarts == 1 else repeat_instances(model, restarts, seed)
 
 
 def summary(model: ToyModel, history: "History | None" = None) -> list[SummaryRow]:
@@ -98,19 +114,23 @@ def run(
     device: str | torch.device | None = None,
     seed: int = DEFAULT_SEED,
     console: "Console | None" = None,
+    restarts: int = N_RESTARTS,
 ) -> ExperimentResult:
-    """Train the ReLU model, print its table, write the figures.
+    """Train the ReLU model (best of ``restarts`` per density), print its table, write the figures.
 
-    Writes ``directions.png``, ``feature_bars.png``, ``gram.png`` and
+    The result's ``models["relu"]`` has one instance per density. Writes ``directions.png``, ``feature_bars.png``, ``gram.png`` and
     ``training_curves.png`` into ``out_dir`` (created if needed).
     """
     start = time.perf_counter()
     out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
     console = get_console(console)
-    models = {"relu": make_model("relu", seed=seed)}
-    histories = train_models(models, steps, dev, seed, console)
-    summaries = {"relu": summary(models["relu"], histories["relu"])}
-    console.print(summary_table(summaries["relu"], f"{NAME}: ReLU output model (n={N_FEATURES}, m={N_HIDDEN}, {steps} steps)"))
+    trained = make_model("relu", seed=seed, restarts=restarts)
+    history = train_models({"relu": trained}, steps, dev, seed, console)["relu"]
+    best, history, _ = best_of_restarts(trained, restarts, history, seed=seed)
+    models, histories = {"relu": best.cpu()}, {"relu": history}
+    summaries = {"relu": summary(best, history)}
+    title = f"{NAME}: ReLU output model (n={N_FEATURES}, m={N_HIDDEN}, {steps} steps, best of {restarts})"
+    console.print(summary_table(summaries["relu"], title))
     figures = write_figures(models["relu"], histories["relu"], out)
     return ExperimentResult(
         name=NAME,

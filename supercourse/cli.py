@@ -1,0 +1,190 @@
+"""The ``supercourse`` command line.
+
+Subcommands come from modules that each expose ``register(subparsers)``,
+which adds a parser and ``set_defaults(func=...)`` with ``func(args) -> int``
+(the exit status):
+
+* ``supercourse reproduce NAME`` (this module): train one of the paper's
+  experiments (:mod:`supercourse.experiments`) and write its figures;
+* ``supercourse doctor`` (:mod:`supercourse.doctor`): what torch sees, and a
+  training throughput probe;
+* ``supercourse bench`` (:mod:`supercourse.bench`) and the autograder's
+  commands (:mod:`autograder.command`), when those modules are present.
+
+Bad arguments never give a traceback: the command prints one line,
+``supercourse: error: <message>``, on stderr and exits with status 2.
+Normal output goes to stdout through rich. Set ``SUPERCOURSE_DEBUG=1`` to get
+the traceback of a ``ValueError``/``TypeError`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+__all__ = ["main", "build_parser", "register_reproduce", "OPTIONAL_COMMAND_MODULES", "USAGE_ERROR"]
+
+PROG = "supercourse"
+USAGE_ERROR = 2
+OPTIONAL_COMMAND_MODULES = ("supercourse.bench", "autograder.command")
+"""Modules whose ``register(subparsers)`` is called when they can be imported."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(message, hint=f"see '{self.prog} --help'")
+        raise SystemExit(USAGE_ERROR)
+
+
+def _fail(message: str, hint: str | None = None) -> None:
+    line = " ".join(str(message).split())  # one line, whatever the message
+    if hint:
+        line = f"{line} ({hint})"
+    sys.stderr.write(f"{PROG}: error: {line}\n")
+    sys.stderr.flush()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+# --------------------------------------------------------------------------- reproduce
+
+
+def register_reproduce(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``reproduce NAME [--out DIR] [--steps N] [--device D] [--seed S]``."""
+    from .experiments import EXPERIMENTS
+
+    listing = "\n".join(f"  {name:<16} {exp.DESCRIPTION}" for name, exp in EXPERIMENTS.items())
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="train one of the paper's experiments and write its figures",
+        description="Train one of the paper's experiments with its recipe, print a table per model "
+        "and write its figures (PNG) into --out.",
+        epilog=f"experiments:\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help="one of: " + ", ".join(EXPERIMENTS))
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="where figures go (default ./out/NAME)")
+    parser.add_argument(
+        "--steps", type=_positive_int, default=None, metavar="N",
+        help="training steps (default: the experiment's, 10000 = the paper's recipe)",
+    )
+    parser.add_argument("--device", default=None, metavar="D", help="cpu, cuda, cuda:N or mps (default: best available)")
+    parser.add_argument("--seed", type=_nonnegative_int, default=None, metavar="S", help="seeds init and data (default 0)")
+    parser.set_defaults(func=_reproduce)
+    return parser
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from . import experiments
+    from .devices import pick_device
+
+    exp = experiments.get(args.name)
+    device = pick_device(args.device)  # a ValueError names an unavailable device before any work
+    out = args.out if args.out is not None else Path("out") / args.name
+    steps = args.steps if args.steps is not None else exp.DEFAULT_STEPS
+    seed = args.seed if args.seed is not None else exp.DEFAULT_SEED
+    console = Console()
+    console.print(f"[bold]{args.name}[/]: {exp.DESCRIPTION}")
+    result = exp.run(out_dir=out, steps=steps, device=device, seed=seed, console=console)
+    console.print("figures:")
+    for path in result.figures.values():
+        console.print(f"  {path}", soft_wrap=True)
+    console.print(f"done in {result.wall_time:.1f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _registrars() -> list[Callable[[argparse._SubParsersAction], object]]:
+    from . import doctor
+
+    found: list[Callable] = [register_reproduce, doctor.register]
+    for name in OPTIONAL_COMMAND_MODULES:
+        module = _optional_import(name)
+        if module is not None and callable(getattr(module, "register", None)):
+            found.append(module.register)
+    return found
+
+
+def _optional_import(name: str):
+    """Import ``name``; ``None`` when it (or its package) does not exist, a one-line warning if it is broken."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name is not None and (name == err.name or name.startswith(err.name + ".")):
+            return None
+        sys.stderr.write(f"{PROG}: warning: {name} could not be imported ({err}); its commands are unavailable\n")
+    except Exception as err:  # a broken optional module must not take the whole CLI down
+        sys.stderr.write(
+            f"{PROG}: warning: {name} could not be imported ({type(err).__name__}: {err}); its commands are unavailable\n"
+        )
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``supercourse`` parser with every available subcommand registered."""
+    from . import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="Toy Models of Superposition, the course: reproduce the paper's figures, check your setup, "
+        "grade lessons.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for register in _registrars():
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``supercourse`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(list(argv) if argv is not None else None)
+        return int(args.func(args) or 0)
+    except SystemExit as exit_:
+        if isinstance(exit_.code, str):  # SystemExit("message") from a command
+            _fail(exit_.code)
+            return USAGE_ERROR
+        return int(exit_.code or 0)
+    except (ValueError, TypeError) as err:
+        if os.environ.get("SUPERCOURSE_DEBUG"):
+            raise
+        _fail(str(err))
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

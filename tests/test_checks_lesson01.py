@@ -1,0 +1,366 @@
+"""Lesson 1's checks bite: the solution notebook scores full marks, plausible mistakes lose points.
+
+Each mutant is a mistake a learner could really make. The test asserts that it
+loses points and that a failing property's message names the mistake (a
+keyword from the message the learner would read).
+"""
+
+from __future__ import annotations
+
+import math
+
+import nbformat
+import pytest
+import torch
+from torch import nn
+
+from autograder import run_exercise
+from autograder.exercises import get_exercise, lessons
+from lesson_tools import solution_namespace, solution_path
+
+LESSON = "01-sparse-features"
+
+
+@pytest.fixture(scope="module")
+def ns():
+    return solution_namespace(LESSON)
+
+
+def _messages(verdict) -> str:
+    return " ".join(p.message for p in verdict.properties if not p.passed)
+
+
+def _assert_rejected(exercise_id: str, impl, keyword: str) -> None:
+    verdict = run_exercise(exercise_id, impl)
+    assert verdict.points < verdict.max_points, f"{exercise_id}: the mutant scored full marks"
+    text = _messages(verdict)
+    assert keyword.lower() in text.lower(), f"{exercise_id}: expected {keyword!r} in the messages, got: {text}"
+
+
+# --------------------------------------------------------------------------- the reference passes
+
+
+@pytest.mark.parametrize("name", ["generate_batch", "ToyModel", "importance_loss"])
+def test_solution_scores_full_marks(ns, name):
+    verdict = run_exercise(f"01.{name}", ns[name])
+    assert verdict.points == verdict.max_points, verdict.report()
+    assert all(p.passed for p in verdict.properties)
+
+
+def test_notebook_check_cells_match_registry():
+    nb = nbformat.read(solution_path(LESSON), as_version=4)
+    checks = {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in nb.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    }
+    exercises = lessons()[LESSON]
+    assert set(checks) == {f"check_{ex.name}" for ex in exercises}
+    for ex in exercises:
+        cell = checks[f"check_{ex.name}"]
+        points = cell.metadata["nbgrader"]["points"]
+        assert points == ex.points
+        assert cell.source == f'# Check your work (autograded, {points:g} points)\ncheck("{ex.id}", {ex.function})'
+
+
+def test_points_per_exercise():
+    assert get_exercise("01.generate_batch").points == 8
+    assert get_exercise("01.ToyModel").points == 6
+    assert get_exercise("01.importance_loss").points == 4
+
+
+# --------------------------------------------------------------------------- 01.generate_batch
+
+
+def _rand(shape, p, generator):
+    return torch.rand(shape, generator=generator, device=p.device, dtype=p.dtype)
+
+
+def all_features_on_together(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    active = _rand((batch_size, p.shape[0], 1), p, generator) < p
+    return _rand((batch_size, *p.shape), p, generator) * active
+
+
+def one_mask_per_batch(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    active = _rand((1, *p.shape), p, generator) < p
+    return _rand((batch_size, *p.shape), p, generator) * active
+
+
+def single_draw_not_rescaled(batch_size, feature_probability, generator=None):
+    u = _rand((batch_size, *feature_probability.shape), feature_probability, generator)
+    return u * (u < feature_probability)
+
+
+def density_read_as_sparsity(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    active = _rand((batch_size, *p.shape), p, generator) > p
+    return _rand((batch_size, *p.shape), p, generator) * active
+
+
+def first_instance_density_everywhere(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    active = _rand((batch_size, *p.shape), p, generator) < p[0]
+    return _rand((batch_size, *p.shape), p, generator) * active
+
+
+def one_density_per_instance(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    active = _rand((batch_size, *p.shape), p, generator) < p.mean(dim=1, keepdim=True)
+    return _rand((batch_size, *p.shape), p, generator) * active
+
+
+def same_draw_for_every_instance(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    active = _rand((batch_size, 1, p.shape[1]), p, generator) < p
+    values = _rand((batch_size, 1, p.shape[1]), p, generator)
+    return values * active
+
+
+def ignores_generator(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    active = torch.rand(batch_size, *p.shape) < p
+    return torch.rand(batch_size, *p.shape) * active
+
+
+def binary_magnitudes(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    return (_rand((batch_size, *p.shape), p, generator) < p).float()
+
+
+def normal_magnitudes(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    active = _rand((batch_size, *p.shape), p, generator) < p
+    return torch.randn(batch_size, *p.shape, generator=generator) * active
+
+
+def returns_the_mask(batch_size, feature_probability, generator=None):
+    p = feature_probability
+    return _rand((batch_size, *p.shape), p, generator) < p
+
+
+def calls_the_reference(batch_size, feature_probability, generator=None):
+    from supercourse.data import sparse_uniform
+
+    return sparse_uniform(batch_size, feature_probability, generator=generator)
+
+
+@pytest.mark.parametrize(
+    "impl, keyword",
+    [
+        (all_features_on_together, "switches all features of an instance on together"),
+        (one_mask_per_batch, "drawn once per batch"),
+        (single_draw_not_rescaled, "rescale it to u / p"),
+        (density_read_as_sparsity, "look like 1 - p"),
+        (first_instance_density_everywhere, "instance k must use its own row"),
+        (one_density_per_instance, "features of an instance all got the same density"),
+        (same_draw_for_every_instance, "Independence across instances"),
+        (ignores_generator, "Reproducibility"),
+        (binary_magnitudes, "Every active value is the same"),
+        (normal_magnitudes, "should lie in [0, 1]"),
+        (returns_the_mask, "floating-point"),
+        (calls_the_reference, "implement this yourself"),
+    ],
+    ids=lambda v: v.__name__ if callable(v) else "",
+)
+def test_generate_batch_mutants(impl, keyword):
+    _assert_rejected("01.generate_batch", impl, keyword)
+
+
+# --------------------------------------------------------------------------- 01.ToyModel
+
+
+def _std(n, m):
+    return math.sqrt(2.0 / (n + m))
+
+
+def _mutant_model(ns, forward=None, init=None):
+    """A subclass of the solution's ToyModel with one method replaced."""
+    base = ns["ToyModel"]
+    attrs = {}
+    if forward is not None:
+        attrs["forward"] = forward
+    if init is not None:
+
+        def __init__(self, n_features, n_hidden, n_instances=1, feature_probability=1.0, importance=1.0, activation="relu"):
+            base.__init__(self, n_features, n_hidden, n_instances, feature_probability, importance, activation)
+            init(self)
+
+        attrs["__init__"] = __init__
+    return type("ToyModel", (base,), attrs)
+
+
+def _out(self, pre):
+    return torch.relu(pre) if self.activation == "relu" else pre
+
+
+def forward_without_bias(self, x):
+    h = torch.einsum("bif,ihf->bih", x, self.W)
+    return _out(self, torch.einsum("bih,ihf->bif", h, self.W))
+
+
+def forward_relu_on_hidden(self, x):
+    h = torch.relu(torch.einsum("bif,ihf->bih", x, self.W))
+    return _out(self, torch.einsum("bih,ihf->bif", h, self.W) + self.b_final)
+
+
+def forward_bias_after_relu(self, x):
+    h = torch.einsum("bif,ihf->bih", x, self.W)
+    return _out(self, torch.einsum("bih,ihf->bif", h, self.W)) + self.b_final
+
+
+def forward_always_relu(self, x):
+    h = torch.einsum("bif,ihf->bih", x, self.W)
+    return torch.relu(torch.einsum("bih,ihf->bif", h, self.W) + self.b_final)
+
+
+def forward_detached(self, x):
+    W = self.W.detach()
+    h = torch.einsum("bif,ihf->bih", x, W)
+    return _out(self, torch.einsum("bih,ihf->bif", h, W) + self.b_final.detach())
+
+
+def forward_encoder_detached(self, x):
+    h = torch.einsum("bif,ihf->bih", x, self.W.detach())  # right values, half the gradient of W
+    return _out(self, torch.einsum("bih,ihf->bif", h, self.W) + self.b_final)
+
+
+def forward_first_instance_weights(self, x):
+    W = self.W[0]  # (n_hidden, n_features) used for every instance
+    h = torch.einsum("bif,hf->bih", x, W)
+    return _out(self, torch.einsum("bih,hf->bif", h, W) + self.b_final)
+
+
+def init_transposed(self):
+    self.W = nn.Parameter(_std(self.n_features, self.n_hidden) * torch.randn(self.n_instances, self.n_features, self.n_hidden))
+
+
+def forward_transposed(self, x):
+    h = torch.einsum("bif,ifh->bih", x, self.W)
+    return _out(self, torch.einsum("bih,ifh->bif", h, self.W) + self.b_final)
+
+
+def init_xavier_3d(self):
+    self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_instances, self.n_hidden, self.n_features)))
+
+
+def init_standard_normal(self):
+    self.W = nn.Parameter(torch.randn(self.n_instances, self.n_hidden, self.n_features))
+
+
+def init_plain_tensors(self):
+    W, b = self.W.detach().clone(), self.b_final.detach().clone()
+    del self.W, self.b_final
+    self.W, self.b_final = W, b
+
+
+def init_same_for_all_instances(self):
+    w = _std(self.n_features, self.n_hidden) * torch.randn(1, self.n_hidden, self.n_features)
+    self.W = nn.Parameter(w.repeat(self.n_instances, 1, 1))
+
+
+def init_random_bias(self):
+    self.b_final = nn.Parameter(0.1 * torch.randn(self.n_instances, self.n_features))
+
+
+TOY_MODEL_MUTANTS = {
+    "transposed_W": (dict(init=init_transposed, forward=forward_transposed), "looks transposed"),
+    "missing_bias": (dict(forward=forward_without_bias), "the bias is missing"),
+    "relu_on_hidden": (dict(forward=forward_relu_on_hidden), "ReLU to the hidden layer"),
+    "bias_after_relu": (dict(forward=forward_bias_after_relu), "added after the ReLU"),
+    "relu_in_linear_model": (dict(forward=forward_always_relu), "although activation='linear'"),
+    "detached_weights": (dict(forward=forward_detached), "does not depend differentiably"),
+    "encoder_detached": (dict(forward=forward_encoder_detached), "right values but the gradient"),
+    "first_instance_weights_everywhere": (dict(forward=forward_first_instance_weights), "instance 0's weights"),
+    "xavier_on_3d_tensor": (dict(init=init_xavier_3d), "xavier_normal_"),
+    "standard_normal_init": (dict(init=init_standard_normal), "Xavier-normal"),
+    "plain_tensors_not_parameters": (dict(init=init_plain_tensors), "nn.Parameter"),
+    "same_init_every_instance": (dict(init=init_same_for_all_instances), "same W"),
+    "random_bias_init": (dict(init=init_random_bias), "b_final should start at zero"),
+}
+
+
+@pytest.mark.parametrize("name", list(TOY_MODEL_MUTANTS))
+def test_toy_model_mutants(ns, name):
+    kwargs, keyword = TOY_MODEL_MUTANTS[name]
+    _assert_rejected("01.ToyModel", _mutant_model(ns, **kwargs), keyword)
+
+
+def test_toy_model_mutants_keep_unrelated_points(ns):
+    """Partial credit: a model whose only mistake is the missing bias keeps its parameter and init points."""
+    verdict = run_exercise("01.ToyModel", _mutant_model(ns, forward=forward_without_bias))
+    passed = {p.test for p in verdict.properties if p.passed}
+    assert {"test_parameters", "test_initialisation"} <= passed
+    assert "test_forward_relu" not in passed and "test_forward_linear" not in passed
+
+
+def test_unimplemented_model_scores_zero():
+    class ToyModel(nn.Module):
+        def __init__(self, *args, **kwargs):
+            super().__init__()
+            raise NotImplementedError()
+
+    verdict = run_exercise("01.ToyModel", ToyModel)
+    assert verdict.points == 0
+    assert "not implemented yet" in verdict.message
+
+
+# --------------------------------------------------------------------------- 01.importance_loss
+
+
+def loss_mean_over_instances(x, x_hat, importance):
+    return (importance * (x - x_hat) ** 2).mean(dim=(0, 2)).mean()
+
+
+def loss_without_importance(x, x_hat, importance):
+    return ((x - x_hat) ** 2).mean(dim=(0, 2)).sum()
+
+
+def loss_importance_squared(x, x_hat, importance):
+    return ((importance * (x - x_hat)) ** 2).mean(dim=(0, 2)).sum()
+
+
+def loss_sum_over_features(x, x_hat, importance):
+    return (importance * (x - x_hat) ** 2).sum(dim=2).mean(dim=0).sum()
+
+
+def loss_absolute_error(x, x_hat, importance):
+    return (importance * (x - x_hat).abs()).mean(dim=(0, 2)).sum()
+
+
+def loss_returns_float(x, x_hat, importance):
+    return (importance * (x - x_hat) ** 2).mean(dim=(0, 2)).sum().item()
+
+
+def loss_first_instance_importance(x, x_hat, importance):
+    return (importance[0] * (x - x_hat) ** 2).mean(dim=(0, 2)).sum()
+
+
+def loss_mean_over_everything(x, x_hat, importance):
+    return (importance * (x - x_hat) ** 2).mean()
+
+
+@pytest.mark.parametrize(
+    "impl, keyword",
+    [
+        (loss_mean_over_instances, "averaged over instances"),
+        (loss_mean_over_everything, "averaged over instances"),
+        (loss_without_importance, "changed nothing"),
+        (loss_importance_squared, "I_i^2"),
+        (loss_sum_over_features, "summed over features"),
+        (loss_absolute_error, "mean absolute error"),
+        (loss_returns_float, "0-dimensional tensor"),
+        (loss_first_instance_importance, "instance 0's importances"),
+    ],
+    ids=lambda v: v.__name__ if callable(v) else "",
+)
+def test_importance_loss_mutants(impl, keyword):
+    _assert_rejected("01.importance_loss", impl, keyword)
+
+
+def test_importance_loss_partial_credit():
+    """Averaging over instances costs only the instance-reduction points."""
+    verdict = run_exercise("01.importance_loss", loss_mean_over_instances)
+    failed = {p.test for p in verdict.properties if not p.passed}
+    assert failed == {"test_sum_over_instances", "test_matches_reference"}
