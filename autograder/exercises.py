@@ -25,6 +25,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "autograder.checks.lesson01",
     "autograder.checks.lesson02",
     "autograder.checks.lesson03",
+    "autograder.checks.lesson04",
 )
 """Every lesson's check module, in course order. Adding a lesson = one line here."""
 

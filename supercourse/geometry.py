@@ -16,7 +16,10 @@ pentagon               5   2   2/5
 square antiprism       8   3   3/8
 =====================  ==  ==  =========
 
-:func:`tegum_factors` finds the factors from ``W`` alone.
+:func:`tegum_factors` finds the factors from ``W`` alone; :func:`shape_counts`
+tallies their shapes. :data:`DIMENSIONALITY_LINES` are the fractions the
+paper's feature-dimensionality plot marks, and :func:`fraction_on_lines`
+measures how many of a model's features sit on them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,17 @@ import torch
 
 from .metrics import feature_dimensionality, represented, unit_directions, REPRESENTED_NORM
 
-__all__ = ["POLYTOPES", "Factor", "polytope_name", "tegum_factors", "OVERLAP_THRESHOLD"]
+__all__ = [
+    "POLYTOPES",
+    "Factor",
+    "polytope_name",
+    "tegum_factors",
+    "OVERLAP_THRESHOLD",
+    "DIMENSIONALITY_LINES",
+    "distance_to_lines",
+    "fraction_on_lines",
+    "shape_counts",
+]
 
 POLYTOPES: dict[tuple[int, int], str] = {
     (1, 1): "dedicated dimension",
@@ -131,4 +144,55 @@ def tegum_factors(
             regular = bool(((Di - d / len(features)).abs() <= tolerance).all())
             factors.append(Factor(features, d, polytope_name(len(features), d), float(Di.mean()), regular))
         out.append(sorted(factors, key=lambda f: f.features[0]))
+    return out
+
+
+# --------------------------------------------------------------------------- the lines of the dimensionality plot
+
+DIMENSIONALITY_LINES: dict[str, Fraction] = {
+    "dedicated dimension": Fraction(1),
+    "tetrahedron": Fraction(3, 4),
+    "triangle": Fraction(2, 3),
+    "digon": Fraction(1, 2),
+    "pentagon": Fraction(2, 5),
+    "square antiprism": Fraction(3, 8),
+}
+"""The feature dimensionalities ``d / k`` the paper's scatter plot marks with lines, by shape."""
+
+
+def distance_to_lines(D: torch.Tensor, lines: "dict[str, Fraction] | None" = None) -> torch.Tensor:
+    """How far each feature dimensionality is from the nearest line: a tensor shaped like ``D``.
+
+    ``lines`` defaults to :data:`DIMENSIONALITY_LINES` (1, 3/4, 2/3, 1/2, 2/5, 3/8).
+    """
+    values = torch.tensor([float(f) for f in (lines or DIMENSIONALITY_LINES).values()], dtype=torch.float64)
+    D = torch.as_tensor(D).detach().cpu().double()
+    return (D[..., None] - values).abs().min(dim=-1).values.to(torch.float32)
+
+
+def fraction_on_lines(
+    W: torch.Tensor, tolerance: float = 0.05, norm_threshold: float = REPRESENTED_NORM
+) -> torch.Tensor:
+    """For each instance, the share of its represented features whose dimensionality is within ``tolerance`` of a line.
+
+    ``W: (n_instances, n_hidden, n_features) -> (n_instances,)``; an instance that
+    represents no feature gives ``nan``. Unlearned features (``||W_i|| <=
+    norm_threshold``) sit on the 0 line by definition and are not counted.
+    """
+    rep = represented(W, norm_threshold)
+    near = distance_to_lines(feature_dimensionality(W)) <= tolerance
+    count = rep.sum(dim=-1)
+    share = (near & rep).sum(dim=-1).float() / count.clamp_min(1)
+    return torch.where(count > 0, share, torch.full_like(share, float("nan")))
+
+
+def shape_counts(factors: list[list[Factor]]) -> list[dict[str, int]]:
+    """``{shape name: how many}`` per instance, most common first; irregular factors are named ``"... (irregular)"``."""
+    out = []
+    for instance in factors:
+        counts: dict[str, int] = {}
+        for f in instance:
+            name = f.name if f.regular else f"{f.name} (irregular)"
+            counts[name] = counts.get(name, 0) + 1
+        out.append(dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
     return out

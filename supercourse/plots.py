@@ -44,6 +44,11 @@ __all__ = [
     "feature_directions_2d",
     "training_curves",
     "represented_by_density",
+    "phase_diagrams",
+    "PHASE_COLORS",
+    "dimensions_per_feature_curve",
+    "feature_dimensionality_scatter",
+    "pentagon_study",
     "SUPERPOSITION_CMAP",
 ]
 
@@ -493,4 +498,378 @@ def represented_by_density(
     _clean(ax)
     if models[0][0] is not None:
         fig.legend(loc="outside right upper", fontsize=8, frameon=False)
+    return fig
+
+
+# --------------------------------------------------------------------------- lesson 4
+
+PHASE_COLORS = ("#d4d4d4", "#3b75af", "#d62728", "#f2a93b", "#2ca02c")
+"""Colours of phase ``0, 1, 2, ...`` in :func:`phase_diagrams`: grey (not represented), blue
+(dedicated), red (superposition), then orange and green for the ``n = 3`` diagram's extra labels."""
+
+
+def _log_edges(values: torch.Tensor) -> torch.Tensor:
+    """Cell edges for log-spaced centres: geometric midpoints, extended by half a step at each end."""
+    lv = values.log()
+    if lv.numel() == 1:
+        return torch.stack([lv - 0.5, lv + 0.5]).reshape(-1).exp()
+    mid = (lv[1:] + lv[:-1]) / 2
+    return torch.cat([lv[:1] - (mid[0] - lv[0]), mid, lv[-1:] + (lv[-1] - mid[-1])]).exp()
+
+
+def _phase_axis(name: str, values: object) -> torch.Tensor:
+    t = torch.as_tensor(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=torch.float64)
+    t = t.reshape(-1)
+    if t.numel() == 0 or not bool((t > 0).all()):
+        raise ValueError(f"{name} must be a non-empty sequence of positive values (a log axis)")
+    if t.numel() > 1 and not bool((t[1:] > t[:-1]).all()):
+        raise ValueError(f"{name} must be increasing")
+    return t
+
+
+def _phase_rgb(name: str, value: object, shape: tuple[int, int], n_phases: int, colors) -> torch.Tensor:
+    """Labels ``(R, P)`` or fractions ``(R, P, n_phases)`` -> an RGB image ``(R, P, 3)``."""
+    from matplotlib.colors import to_rgb
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of labels (R, P) or fractions (R, P, n_phases)")
+    t = value.detach().cpu()
+    palette = torch.tensor([to_rgb(c) for c in colors[:n_phases]], dtype=torch.float64)
+    if t.dim() == 2 and not t.is_floating_point():
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have shape (R, P) = {shape}, got {tuple(t.shape)}")
+        if bool((t < 0).any() or (t >= n_phases).any()):
+            raise ValueError(f"{name} has labels outside [0, {n_phases}): {t.min().item()}..{t.max().item()}")
+        return palette[t.long()]
+    if t.dim() == 3 and t.is_floating_point():
+        if tuple(t.shape) != (*shape, n_phases):
+            raise ValueError(f"{name} must have shape (R, P, n_phases) = {(*shape, n_phases)}, got {tuple(t.shape)}")
+        w = t.double().clamp_min(0)
+        w = w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+        return w @ palette
+    raise ValueError(
+        f"{name} must be integer labels of shape (R, P) = {shape} or float fractions of shape "
+        f"(R, P, n_phases) = {(*shape, n_phases)}, got {describe_tensor(t)}"
+    )
+
+
+def describe_tensor(t: torch.Tensor) -> str:
+    return f"a tensor of shape {tuple(t.shape)} and dtype {t.dtype}"
+
+
+def phase_diagrams(
+    diagrams: "Mapping[str, torch.Tensor]",
+    relative_importance: "Sequence[float] | torch.Tensor",
+    density: "Sequence[float] | torch.Tensor",
+    phases: Sequence[str] | None = None,
+    triple_point: tuple[float, float] | None = (1.0, 4.0 / 7.0),
+    boundary: Any = None,
+    colors: Sequence[str] = PHASE_COLORS,
+) -> "Figure":
+    """Phase diagrams side by side: what the extra feature does at each (density, relative importance).
+
+    The paper's phase-change figure. Each panel is a grid of cells, x the
+    density ``1 - S`` and y the extra feature's relative importance, both on
+    log axes. A panel is either
+
+    * integer labels ``(R, P)`` (e.g. :func:`supercourse.theory.phase_diagram`),
+      each cell coloured by its phase, or
+    * float fractions ``(R, P, n_phases)`` (e.g.
+      :func:`supercourse.phase.aggregate_restarts`), each cell a mix of the
+      phase colours in those proportions: a cell where half the restarts
+      superpose and half do not is half red, half grey.
+
+    Args:
+        diagrams: ``{panel title: labels or fractions}``, drawn left to right.
+        relative_importance: ``(R,)`` increasing, the rows.
+        density: ``(P,)`` increasing, the columns.
+        phases: the phase names, in label order (default
+            :data:`supercourse.theory.PHASES`); the legend.
+        triple_point: ``(r, p)`` marked with a star on every panel; ``None`` for none.
+        boundary: ``None``, or ``f(r, p) -> labels`` (e.g. ``theory.phase_diagram``)
+            whose phase boundaries are drawn as thin black lines on every panel,
+            so the empirical panels can be read against the theory.
+        colors: one colour per phase (default :data:`PHASE_COLORS`).
+
+    Returns:
+        the figure, one axes per panel (the legend is a figure legend).
+    """
+    from matplotlib.patches import Patch
+
+    from . import theory
+
+    if not isinstance(diagrams, Mapping) or not diagrams:
+        raise ValueError("diagrams must be a non-empty mapping {panel title: labels (R, P) or fractions (R, P, n)}")
+    r = _phase_axis("relative_importance", relative_importance)
+    p = _phase_axis("density", density)
+    phases = tuple(theory.PHASES if phases is None else phases)
+    if len(colors) < len(phases):
+        raise ValueError(f"colors must give one colour per phase ({len(phases)}), got {len(colors)}")
+    shape = (r.numel(), p.numel())
+    images = [(str(k), _phase_rgb(f"diagrams[{k!r}]", v, shape, len(phases), colors)) for k, v in diagrams.items()]
+    r_edges, p_edges = _log_edges(r), _log_edges(p)
+    fig = _figure(1, len(images), width=3.4, height=3.2, extra_width=2.3, wspace=0.04)
+    axes = fig.subplots(1, len(images), squeeze=False, sharey=True)[0]
+    lines = None
+    if boundary is not None:
+        fine_r = torch.logspace(r_edges[0].log10().item(), r_edges[-1].log10().item(), 400, dtype=torch.float64)
+        fine_p = torch.logspace(p_edges[0].log10().item(), min(0.0, p_edges[-1].log10().item()), 400, dtype=torch.float64)
+        lines = (fine_p, fine_r, torch.as_tensor(boundary(fine_r, fine_p)).long())
+    for c, (ax, (title, rgb)) in enumerate(zip(axes, images)):
+        ax.pcolormesh(p_edges.numpy(), r_edges.numpy(), rgb.numpy(), shading="flat", rasterized=True)
+        if lines is not None:
+            fp, fr, lab = lines
+            for k in torch.unique(lab).tolist():
+                ax.contour(fp.numpy(), fr.numpy(), (lab == k).double().numpy(), levels=[0.5], colors="k", linewidths=0.8)
+        if triple_point is not None:
+            ax.plot([triple_point[1]], [triple_point[0]], marker="*", ms=13, color="white", mec="k", mew=0.9, ls="none")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(p_edges[0].item(), p_edges[-1].item())
+        ax.set_ylim(r_edges[0].item(), r_edges[-1].item())
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("feature density 1 - S")
+        if c == 0:
+            ax.set_ylabel("relative importance of the extra feature")
+    handles = [Patch(facecolor=colors[i], edgecolor="0.4", lw=0.5, label=name) for i, name in enumerate(phases)]
+    if triple_point is not None:
+        from matplotlib.lines import Line2D
+
+        handles.append(
+            Line2D([], [], marker="*", ms=11, color="white", mec="k", mew=0.9, ls="none",
+                   label=f"triple point (r = {triple_point[0]:.3g}, 1-S = {triple_point[1]:.3g})")
+        )
+    if boundary is not None:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="k", lw=0.8, label="theoretical boundary"))
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False, title="extra feature")
+    return fig
+
+
+# --------------------------------------------------------------------------- lesson 5
+
+_SHAPE_LINES: tuple[tuple[str, float], ...] = (
+    ("dedicated", 1.0),
+    ("tetrahedron", 3 / 4),
+    ("triangle", 2 / 3),
+    ("digon", 1 / 2),
+    ("pentagon", 2 / 5),
+    ("square antiprism", 3 / 8),
+)
+"""The lines of the feature-dimensionality plot (``d / k`` of each shape), top to bottom."""
+
+
+def _sparsity_axis(name: str, densities: object, n_instances: int) -> torch.Tensor:
+    """Each instance's ``1 / (1 - S)`` from its density, validated: ``(n_instances,)`` float64."""
+    d = densities.detach().cpu() if isinstance(densities, torch.Tensor) else densities
+    d = torch.as_tensor(d, dtype=torch.float64)
+    if d.dim() == 2:  # (n_instances, n_features) as a ToyModel stores it: the mean density of each instance
+        d = d.mean(dim=1)
+    d = d.reshape(-1)
+    if d.shape[0] != n_instances:
+        raise ValueError(f"{name} must have one entry per instance ({n_instances}), got {d.shape[0]}")
+    if not bool(((d > 0) & (d <= 1)).all()):
+        raise ValueError(f"{name} must lie in (0, 1], got values from {d.min().item():g} to {d.max().item():g}")
+    return 1.0 / d
+
+
+def _sparsity_xaxis(ax: "Axes", x: torch.Tensor) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    ax.set_xlim(x.min().item() / 1.15, x.max().item() * 1.15)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("1 / (1 - S)   (sparser →)")
+
+
+def dimensions_per_feature_curve(
+    W: "torch.Tensor | Mapping[str, torch.Tensor]",
+    densities: "Sequence[float] | torch.Tensor",
+) -> "Figure":
+    """The paper's "dimensions per feature" plot: ``D* = m / ||W||_F^2`` against ``1 / (1 - S)`` (log x).
+
+    Dotted lines mark ``D* = 1`` (every represented feature has a dimension
+    of its own) and ``D* = 1/2`` (antipodal pairs). In the paper the curve
+    sticks at 1 when dense and at 1/2 over a wide range of sparsity, then falls.
+
+    Args:
+        W: ``(n_instances, n_hidden, n_features)``, or ``{model name: W}`` (one
+            curve each, sharing ``densities``).
+        densities: each instance's ``1 - S``: ``(n_instances,)``, or
+            ``(n_instances, n_features)`` as stored on a :class:`~supercourse.ToyModel`.
+
+    Returns:
+        the figure, one axes.
+    """
+    from matplotlib import colormaps
+
+    models = _models(W)
+    x = _sparsity_axis("densities", densities, models[0][1].shape[0])
+    colors = colormaps["viridis"](torch.linspace(0.0, 0.8, max(len(models), 2)).numpy())
+    fig = _figure(1, 1, width=4.8, height=3.3, extra_width=1.8 if models[0][0] is not None else 0.4)
+    ax = fig.add_subplot()
+    for value, label in ((1.0, "1: a dimension per feature"), (0.5, "1/2: antipodal pairs")):
+        ax.axhline(value, color="0.55", lw=0.9, ls=":", zorder=0)
+        ax.annotate(label, (1.0, value), xycoords=("axes fraction", "data"), xytext=(-3, 3),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=8, color="0.4")
+    for (label, w), color in zip(models, colors):
+        if w.shape[0] != x.shape[0]:
+            raise ValueError(f"W[{label!r}] must have one instance per density ({x.shape[0]}), got {w.shape[0]}")
+        ax.plot(x.numpy(), metrics.dimensions_per_feature(w).numpy(), "o-", color=color, lw=1.6, ms=4, label=label)
+    _sparsity_xaxis(ax, x)
+    ax.set_ylabel("dimensions per feature  D* = m / ‖W‖²_F")
+    ax.set_ylim(0, 1.1)
+    ax.grid(True, which="major", color="0.92", lw=0.6)
+    _clean(ax)
+    if models[0][0] is not None:
+        fig.legend(loc="outside right upper", fontsize=8, frameon=False)
+    return fig
+
+
+def feature_dimensionality_scatter(
+    W: torch.Tensor,
+    densities: "Sequence[float] | torch.Tensor",
+    threshold: float = metrics.REPRESENTED_NORM,
+    show_dimensions_per_feature: bool = True,
+) -> "Figure":
+    """The paper's feature-dimensionality plot: one point per feature, ``D_i`` against ``1 / (1 - S)``.
+
+    ``D_i = ||W_i||^2 / sum_j (W_hat_i . W_j)^2``
+    (:func:`supercourse.metrics.feature_dimensionality`). Represented features
+    (``||W_i|| > threshold``) are dark points; the others, grey, sit near 0.
+    Grey lines mark the dimensionalities of the shapes features form, ``d / k``
+    for ``k`` features on a regular polytope in ``d`` dimensions: 1, 3/4
+    (tetrahedron), 2/3 (triangle), 1/2 (digon), 2/5 (pentagon), 3/8 (square
+    antiprism). The points cluster on them. Points of one instance are spread
+    a little sideways so that they do not hide each other.
+
+    Args:
+        W: ``(n_instances, n_hidden, n_features)``.
+        densities: each instance's ``1 - S``, ``(n_instances,)`` or ``(n_instances, n_features)``.
+        threshold: the norm above which a feature counts as represented.
+        show_dimensions_per_feature: also draw ``D*`` of each instance as a line.
+
+    Returns:
+        the figure, one axes.
+    """
+    w = _check_W("W", W)
+    n_inst, _, n_feat = w.shape
+    x = _sparsity_axis("densities", densities, n_inst)
+    D = metrics.feature_dimensionality(w)
+    rep = metrics.represented(w, threshold)
+    # Spread each instance's points over +-3% of x, in a fixed pseudo-random order.
+    gen = torch.Generator().manual_seed(0)
+    spread = x[:, None] * (1.0 + 0.06 * (torch.rand(n_inst, n_feat, generator=gen, dtype=torch.float64) - 0.5))
+    fig = _figure(1, 1, width=6.4, height=4.2, extra_width=1.6)
+    ax = fig.add_subplot()
+    for name, value in _SHAPE_LINES:
+        ax.axhline(value, color="0.7", lw=0.8, zorder=0)
+        ax.annotate(f"{name}  {_fraction_label(value)}", (1.0, value), xycoords=("axes fraction", "data"),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.35",
+                    annotation_clip=False)
+    ax.scatter(spread[~rep].numpy(), D[~rep].numpy(), s=6, color="0.75", lw=0, label="not represented")
+    ax.scatter(spread[rep].numpy(), D[rep].numpy(), s=9, color="#1f3a93", alpha=0.7, lw=0,
+               label=f"represented (‖W_i‖ > {threshold:g})")
+    if show_dimensions_per_feature:
+        ax.plot(x.numpy(), metrics.dimensions_per_feature(w).numpy(), "-", color="#d7301f", lw=1.2,
+                label="D* = m / ‖W‖²_F")
+    _sparsity_xaxis(ax, x)
+    ax.set_ylabel("feature dimensionality  D_i")
+    ax.set_ylim(-0.03, 1.08)
+    _clean(ax)
+    ax.legend(loc="lower left", fontsize=8, frameon=True, framealpha=0.9)
+    return fig
+
+
+def _fraction_label(value: float) -> str:
+    from fractions import Fraction
+
+    f = Fraction(value).limit_denominator(10)
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def pentagon_study(
+    ratios: "Sequence[float] | torch.Tensor",
+    W: torch.Tensor,
+    losses: torch.Tensor,
+    shapes: Sequence[Sequence[str]],
+    kept: "Sequence[int] | torch.Tensor",
+    transition: float | None = None,
+    panels: int = 6,
+) -> "Figure":
+    """The pentagon study: five features in two dimensions as feature 0 gets sparser than the others.
+
+    Top row: the kept model's feature directions at ``panels`` ratios spread
+    over the sweep (feature 0, the sparse one, drawn thick in red). Bottom:
+    every restart's loss, relative to the best loss at its ratio, coloured by
+    the shape it found; the kept model sits at 0. Two arrangements
+    coexist as local minima on both sides of the transition and swap places
+    at it: a first-order phase change.
+
+    Args:
+        ratios: ``(n_ratios,)``, how many times sparser feature 0 is than the others.
+        W: ``(n_ratios, 2, 5)`` the kept model of each ratio.
+        losses: ``(n_ratios, n_restarts)`` every restart's loss.
+        shapes: ``n_ratios`` rows of ``n_restarts`` shape names (e.g. ``"pentagon"``,
+            ``"two digons"``, anything else is drawn as "other").
+        kept: ``(n_ratios,)`` the index of the kept restart at each ratio.
+        transition: the ratio where the kept shape changes, drawn as a dashed line.
+        panels: how many direction panels to draw.
+
+    Returns:
+        the figure: ``panels`` direction axes, then the loss axes.
+    """
+    r = torch.as_tensor(ratios.detach().cpu() if isinstance(ratios, torch.Tensor) else ratios, dtype=torch.float64)
+    r = r.reshape(-1)
+    n_r = r.shape[0]
+    w = _check_W("W", W, n_hidden=2)
+    if w.shape[0] != n_r:
+        raise ValueError(f"W must have one kept model per ratio ({n_r}), got {w.shape[0]}")
+    L = _as_cpu("losses", losses, (n_r, None), ("n_ratios", "n_restarts")).double()
+    if len(shapes) != n_r or any(len(row) != L.shape[1] for row in shapes):
+        raise ValueError(f"shapes must have {n_r} rows of {L.shape[1]} names (one per restart)")
+    kept = torch.as_tensor(kept).reshape(-1).long()
+    if kept.shape[0] != n_r:
+        raise ValueError(f"kept must have one entry per ratio ({n_r}), got {kept.shape[0]}")
+    panels = max(1, min(panels, n_r))
+    fig = _figure(2, panels, width=1.9, height=2.0, extra_width=0.6)
+    grid = fig.add_gridspec(2, panels, height_ratios=[1.0, 1.6])
+    picks = torch.linspace(0, n_r - 1, panels).round().long().tolist()
+    lim = max(1.25, 1.1 * metrics.feature_norms(w).max().item())
+    colors = ["#d7301f"] + ["#1f3a93"] * (w.shape[2] - 1)
+    for c, i in enumerate(picks):
+        ax = fig.add_subplot(grid[0, c])
+        _draw_directions(ax, w[i], colors, lim)
+        ax.lines[0].set_linewidth(3.5)
+        ax.set_title(f"×{r[i].item():.2g}: {shapes[i][int(kept[i])]}", fontsize=9)
+    ax = fig.add_subplot(grid[1, :])
+    rel = 100.0 * (L / L.min(dim=1, keepdim=True).values - 1.0)
+    styles = {"pentagon": ("#1f3a93", "o"), "two digons": ("#d7301f", "s"), "other": ("0.6", "x")}
+    groups: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in styles}
+    for i in range(n_r):
+        for j in range(L.shape[1]):
+            name = shapes[i][j] if shapes[i][j] in styles else "other"
+            groups[name][0].append(r[i].item())
+            groups[name][1].append(rel[i, j].item())
+    for name, (color, marker) in styles.items():
+        xs, ys = groups[name]
+        if xs:
+            ax.scatter(xs, ys, color=color, marker=marker, s=24, lw=1 if marker == "x" else 0, alpha=0.8, label=name)
+    ax.plot(r.numpy(), [0.0] * n_r, color="0.2", lw=0.8, label="kept (lowest loss)")
+    if transition is not None:
+        ax.axvline(transition, color="0.3", ls="--", lw=1.0, label=f"transition ≈ ×{transition:.2g}")
+    branch = [y for name in ("pentagon", "two digons") for y in groups[name][1]]
+    top = min(40.0, 1.15 * max(branch)) if branch and max(branch) > 0 else 10.0
+    ax.set_ylim(-0.05 * top, top)
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("how many times sparser feature 0 is than the others")
+    ax.set_ylabel("loss above the best (%)")
+    ax.set_title("every restart's expected loss; worse arrangements may lie above the frame", fontsize=9)
+    ax.grid(True, which="major", color="0.92", lw=0.6)
+    _clean(ax)
+    ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=2)
     return fig

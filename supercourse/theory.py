@@ -33,6 +33,10 @@ __all__ = [
     "phase_diagram",
     "triple_point",
     "classify_n2m1",
+    "PHASES_N3M2",
+    "N3M2_NULL_DIRECTIONS",
+    "configuration_losses_n3m2",
+    "phase_diagram_n3m2",
 ]
 
 PHASES = ("not represented", "dedicated", "superposition")
@@ -100,3 +104,49 @@ def classify_n2m1(W: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     labels[on2 & ~on1] = DEDICATED
     labels[on1 & on2 & (w1 * w2 < 0)] = SUPERPOSITION
     return labels
+
+
+# --------------------------------------------------------------------------- n = 3 features, m = 2 dimensions
+
+PHASES_N3M2 = (
+    "not represented",
+    "dedicated, a feature dropped",
+    "antipodal to a feature",
+    "dedicated, others antipodal",
+)
+"""The four candidate solutions for three features in two dimensions, named by what the extra (third) feature gets."""
+
+N3M2_NULL_DIRECTIONS = ((0, 0, 1), (1, 0, 0), (0, 1, 1), (1, 1, 0))
+"""The direction each candidate's ``W`` ignores (``W v = 0``), in the order of :data:`PHASES_N3M2`.
+
+``W ⊥ [0,0,1]`` drops the extra feature; ``W ⊥ [1,0,0]`` drops a first feature
+so the extra one gets its dimension; ``W ⊥ [0,1,1]`` makes the extra feature
+antipodal to a first one (``W_2 = -W_3``); ``W ⊥ [1,1,0]`` puts the first two
+in an antipodal pair and gives the extra feature a dimension. (The paper leaves
+out ``W ⊥ [1,1,1]``, all three in joint superposition.)
+"""
+
+
+def configuration_losses_n3m2(r, p) -> torch.Tensor:
+    """Expected losses (summed over features) of the four candidates of :data:`PHASES_N3M2`, on a last axis.
+
+    Features 1 and 2 have importance 1, the extra feature ``r``; all have density
+    ``p``. A dropped feature costs its importance times its variance
+    ``p/3 - p^2/4``; an antipodal pair costs ``p^2/6`` per unit of importance;
+    dedicated features cost nothing::
+
+        W ⊥ [0,0,1]: r (p/3 - p^2/4)      W ⊥ [1,0,0]: p/3 - p^2/4
+        W ⊥ [0,1,1]: (1 + r) p^2 / 6      W ⊥ [1,1,0]: p^2 / 3
+
+    All four are equal at the triple point ``r = 1, p = 4/7``.
+    """
+    r, p = _as_tensors(r, p)
+    drop = p / 3 - p**2 / 4
+    return torch.stack([r * drop, drop * torch.ones_like(r), (1 + r) * p**2 / 6, p**2 / 3 * torch.ones_like(r)], dim=-1)
+
+
+def phase_diagram_n3m2(relative_importance, density) -> torch.Tensor:
+    """The best of the four ``n = 3, m = 2`` candidates at each point: ``(R,), (P,) -> (R, P)`` indexing :data:`PHASES_N3M2`."""
+    r = torch.as_tensor(relative_importance, dtype=torch.float64).reshape(-1, 1)
+    p = torch.as_tensor(density, dtype=torch.float64).reshape(1, -1)
+    return configuration_losses_n3m2(r, p).argmin(dim=-1)

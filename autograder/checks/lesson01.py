@@ -63,13 +63,16 @@ def _fmt(values: torch.Tensor, digits: int = 3) -> str:
 
 
 def _batch(submission, batch_size: int, p: torch.Tensor, seed: int) -> torch.Tensor:
-    """The learner's batch, checked to be a float tensor of shape ``(batch, *p.shape)``."""
+    """The learner's batch as float64, checked to be a tensor of shape ``(batch, *p.shape)``.
+
+    The dtype is :func:`test_shape_and_dtype`'s business, so a boolean batch is still tested here.
+    """
     gen = torch.Generator().manual_seed(seed)
     x = call(submission, batch_size, p.clone(), generator=gen, what="generate_batch")
     shape = (batch_size, *p.shape)
     expect(
-        isinstance(x, torch.Tensor) and tuple(x.shape) == shape and x.is_floating_point(),
-        f"generate_batch({batch_size}, feature_probability of shape {tuple(p.shape)}) should return a float tensor "
+        isinstance(x, torch.Tensor) and tuple(x.shape) == shape,
+        f"Shape: generate_batch({batch_size}, feature_probability of shape {tuple(p.shape)}) should return a tensor "
         f"of shape (batch_size, n_instances, n_features) = {shape}, got {describe(x)}.",
     )
     return x.detach().to(torch.float64)

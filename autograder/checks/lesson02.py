@@ -73,7 +73,7 @@ def _one_thread():
 
 # =========================================================================== lr_factor
 
-_STEPS = (1, 2, 7, 100, 10_000)
+_STEPS = (7, 100, 1, 2, 10_000)  # the informative run lengths first: their failures say the most
 
 
 def _steps_to_try(steps: int) -> list[int]:
@@ -100,23 +100,26 @@ def _same(a: float, b: float) -> bool:
 def _check_schedule(submission: Any, name: str, formula: str) -> None:
     ref = schedules.SCHEDULES[name]
     for steps in _STEPS:
-        for step in _steps_to_try(steps):
-            got, want = _factor(submission, name, step, steps), ref(step, steps)
-            if _same(got, want):
-                continue
-            where = f"lr_factor({name!r}, {step}, {steps}) should be {formula} = {want:.6g}, got {got:.6g}"
-            if step + 1 <= steps and _same(got, ref(step + 1, steps)):
-                hint = "it is shifted by one step: steps count from 0, and step 0 must give factor 1."
-            elif steps > 1 and step == steps - 1 and _same(got, 0.0):
-                hint = (
-                    "your schedule reaches 0 at the last step, which then updates nothing; "
-                    "the end value belongs to step = steps, one past the last step."
-                )
-            elif name != "constant" and _same(got, 1.0) and step > 0:
-                hint = "the factor must change with the step (did you return 1, or ignore `step`?)."
-            else:
-                hint = f"check the formula {formula} (step counts from 0 to steps - 1)."
-            raise CheckFailed(f"{where}: {hint}")
+        tried = _steps_to_try(steps)
+        got = [_factor(submission, name, step, steps) for step in tried]
+        want = [ref(step, steps) for step in tried]
+        bad = [i for i, (g, w) in enumerate(zip(got, want)) if not _same(g, w)]
+        if not bad:
+            continue
+        i = bad[0]
+        where = f"lr_factor({name!r}, {tried[i]}, {steps}) should be {formula} = {want[i]:.6g}, got {got[i]:.6g}"
+        if all(_same(g, ref(step + 1, steps)) for g, step in zip(got, tried)):
+            hint = "it is shifted by one step: steps count from 0, and step 0 must give factor 1."
+        elif steps > 2 and all(_same(g, ref(step * steps / (steps - 1), steps)) for g, step in zip(got, tried)):
+            hint = (
+                "your schedule reaches 0 at the last step, which then updates nothing; "
+                "the end value belongs to step = steps, one past the last step."
+            )
+        elif name != "constant" and all(_same(g, 1.0) for g in got):
+            hint = "the factor must change with the step (did you return 1, or ignore `step`?)."
+        else:
+            hint = f"check the formula {formula} (step counts from 0 to steps - 1)."
+        raise CheckFailed(f"{where}: {hint}")
 
 
 @prop("lr_factor", points=1)
@@ -185,7 +188,7 @@ def _picked(submission: Any, *args: Any) -> torch.device:
     arg = repr(args[0]) if args else ""
     expect(
         isinstance(got, torch.device),
-        f"pick_device({arg}) must return a torch.device, got {describe(got)}; wrap the name: torch.device('cpu').",
+        f"pick_device({arg}) must return a torch.device, got {describe(got)}; wrap the name, as in torch.device('cpu').",
     )
     return got
 
@@ -628,8 +631,9 @@ def test_seed_makes_runs_repeatable(submission):
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
         model = copy.deepcopy(base)
         torch.manual_seed(1000 + len(runs))  # a different global RNG state for every run
-        call(submission, model, 4, what="train", batch_size=64, lr=1e-2, device="cpu", seed=seed)
-        runs[name] = model.W.detach().cpu().clone()
+        out = call(submission, model, 4, what="train", batch_size=64, lr=1e-2, device="cpu", seed=seed)
+        losses = out.detach().cpu().flatten() if isinstance(out, torch.Tensor) else torch.zeros(0)
+        runs[name] = torch.cat([model.W.detach().cpu().flatten(), losses])
     expect(
         torch.equal(runs["a"], runs["b"]),
         "two runs with seed=1 trained differently: draw every batch from torch.Generator(device=device).manual_seed(seed), "
@@ -717,7 +721,7 @@ def test_leaves_out_the_warm_up(submission):
     expect(
         0.75 * want <= got <= 1.25 * want,
         _rate_message(got, want, "with a slow first call")
-        + " after a slow first call: run a short warm-up call of train_fn first, and time only the next call.",
+        + ": run a short warm-up call of train_fn first (untimed), and time only the next call.",
     )
 
 
@@ -731,7 +735,12 @@ def test_waits_for_the_gpu(submission, monkeypatch):
         monkeypatch.setattr(acc, "synchronize", fake.synchronize)
     got = _measure(submission, fake, 50, "cuda")["steps_per_second"]
     want = 1 / 0.004
-    if got > 1.25 * want:
+    if len(fake.calls) < 2 and not 0.75 * want <= got <= 1.25 * want:
+        hint = (
+            "the first call (slow on a GPU: CUDA starts up) was the timed one: make an untimed warm-up call first, "
+            "synchronize, then time."
+        )
+    elif got > 1.25 * want:
         hint = (
             "a GPU runs your steps asynchronously, so the clock stopped before the work was done: call "
             "torch.cuda.synchronize() before reading the clock."
