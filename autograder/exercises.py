@@ -26,6 +26,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "autograder.checks.lesson02",
     "autograder.checks.lesson03",
     "autograder.checks.lesson04",
+    "autograder.checks.lesson05",
 )
 """Every lesson's check module, in course order. Adding a lesson = one line here."""
 

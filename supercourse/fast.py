@@ -6,28 +6,31 @@ layout, two random draws per entry. :class:`ToyModelStep` does the same maths
 without any of that:
 
 * **Instance-major, feature-by-batch layout.** Each instance's batch is stored
-  as ``(n_features, batch)``, so every product is one contiguous ``bmm`` and
-  every per-feature constant broadcasts along contiguous rows.
+  as ``(n_features, batch)``, so every product is one ``bmm`` over contiguous
+  matrices and every per-feature constant broadcasts along contiguous rows.
 * **One uniform draw per entry** gives both the mask and the magnitude:
   feature ``i`` is active when ``u >= 1 - p_i`` and its value is then
   ``(u - (1 - p_i)) / p_i``, uniform on [0, 1) (the distribution of
-  :func:`~supercourse.data.sparse_uniform`). On the CPU the draws come from
-  NumPy's PCG64 (about 1.5x faster than torch's CPU generator, and seeded from
-  the torch generator, so seeded runs stay deterministic); on other devices from
-  ``torch.rand`` with the given generator.
+  :func:`~supercourse.data.sparse_uniform`).
+* **Only the active entries of very sparse instances are generated** (CPU):
+  geometric gaps between active entries along each feature's row of the batch,
+  a fresh magnitude for each (:class:`_NumpySampler`).
+* **NumPy's PCG64 on the CPU**, about 1.5x faster per number than torch's CPU
+  generator, seeded from the torch generator (seeded runs stay deterministic);
+  a large dense part is drawn by several threads from streams fixed by the
+  shapes, never by the thread count. Other devices use ``torch.rand`` with
+  the given generator.
 * **The gradient of the tied model is written out by hand** (below), into
-  preallocated buffers; nothing is allocated per step.
+  preallocated buffers: no autograd graph, no per-step allocation.
 * **Two exact formulations**, chosen by shape. For ``n`` comparable to ``m``
-  (e.g. the n=2, m=1 phase diagram) the "Gram" form works with the ``n x n``
+  (the n=2, m=1 phase diagram) the "Gram" form works with the ``n x n``
   matrix ``A = W^T W``: one ``bmm`` gives both the pre-activation and the
-  residual, and one gives the whole weight gradient. For ``n >> m`` the
-  standard form keeps the ``m``-wide bottleneck.
-* **Cache tiling on the CPU.** Large problems are processed a tile of
-  instances (and, for wide models, a slice of the batch) at a time, so the
-  batch, pre-activation and residual of a tile stay in cache between the
-  operations that use them. Tiles only split sums over the batch, so the result
-  is the same maths; the tiling is a function of the shapes only, so seeded runs
-  are deterministic.
+  residual, one more the whole weight gradient. For ``n >> m`` the standard
+  form keeps the ``m``-wide bottleneck (five skinny ``bmm``).
+
+The step stores ``z = x / a`` (``a = 1 / p`` per feature) rather than ``x``:
+drawing ``z = relu(u - (1 - p))`` costs one pass less, and the factor ``a``
+is folded into the small ``(m, n)`` matrices instead.
 
 The gradient. With ``x`` the input, ``h = W x``, ``pre = W^T h + b``,
 ``x_hat = ReLU(pre)`` (or ``pre``), the per-instance loss
@@ -54,64 +57,25 @@ __all__ = ["ToyModelStep", "use_gram_form"]
 
 _threshold_backward = torch.ops.aten.threshold_backward.grad_input
 
-TILE_ELEMENTS = 1 << 17
-"""Target entries ``(instances x features x batch)`` of one CPU tile: 512 KiB per float32 buffer."""
-
-UNTILED_MAX = 1 << 19
-"""Problems with at most this many entries per batch run as a single tile."""
-
 SPARSE_SLOTS_FRACTION = 8
-"""A row of the batch (one feature of one instance) is drawn sparsely when the
-slots reserved for its active entries number at most ``batch / 8``: density
-below about 6% at batch 1024."""
+"""A row of the batch (one feature of one instance over the batch) is drawn
+sparsely when the slots reserved for its active entries number at most
+``batch / 8`` (density below about 6% at batch 1024)."""
 
 
 def use_gram_form(n_features: int, n_hidden: int) -> bool:
     """Whether :class:`ToyModelStep` uses the ``W^T W`` ("Gram") form for this shape.
 
     It costs ``~6 n^2`` flops per sample against ``~10 m n`` for the standard
-    form, but runs two matrix products instead of five and never materialises
-    the input or the hidden layer; it wins while ``n`` is within about
-    ``2 m`` (measured on CPU: n=2, m=1 is 1.3x faster this way; n=20, m=5 is
-    1.1x slower).
+    form, but runs two batched products instead of five and no elementwise
+    pass for ``x``; it wins while ``n`` is within about ``2 m`` (measured on
+    CPU: n=2, m=1 runs 1.3x faster this way; n=20, m=5 1.1x slower).
     """
     return n_features <= 2 * n_hidden + 2
 
 
 def _numpy_dtype(dtype: torch.dtype):
     return {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
-
-
-def _tiles_wanted(device: torch.device) -> bool:
-    # A tile is a dozen operations; with several intra-op threads each one is a
-    # parallel region, whose barrier costs a scheduler time slice whenever the
-    # cores are shared with other work. Tiles pay when operations run inline.
-    return device.type == "cpu" and torch.get_num_threads() == 1
-
-
-class _Tile:
-    """One block of instances ``[k0, k1)`` and batch entries ``[b0, b1)``."""
-
-    __slots__ = ("k0", "k1", "b0", "b1", "first", "size", "sampler")
-
-    def __init__(self, k0: int, k1: int, b0: int, b1: int, n: int) -> None:
-        self.k0, self.k1, self.b0, self.b1 = k0, k1, b0, b1
-        self.first = b0 == 0
-        self.size = (k1 - k0) * n * (b1 - b0)
-        self.sampler = None
-
-
-def _plan_tiles(n_instances: int, n_features: int, batch: int, tiled: bool) -> list[_Tile]:
-    """Tiles covering every (instance, batch entry); a function of the shapes only."""
-    K, n, B = n_instances, n_features, batch
-    if not tiled or K * n * B <= UNTILED_MAX:
-        return [_Tile(0, K, 0, B, n)]
-    if n * B <= TILE_ELEMENTS:
-        kt, bt = max(1, TILE_ELEMENTS // (n * B)), B
-    else:
-        n_blocks = -(-n * B // TILE_ELEMENTS)
-        kt, bt = 1, max(1, -(-B // n_blocks))
-    return [_Tile(k0, min(K, k0 + kt), b0, min(B, b0 + bt), n) for k0 in range(0, K, kt) for b0 in range(0, B, bt)]
 
 
 def _runs(flags: list[bool]) -> list[tuple[int, int, bool]]:
@@ -131,121 +95,105 @@ _POOL: ThreadPoolExecutor | None = None
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1)), thread_name_prefix="supercourse-rng")
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="supercourse-rng")
     return _POOL
 
 
 class _NumpySampler:
-    """Draws one tile's ``z = x / a = relu(u - q)`` into its buffer, on the CPU with NumPy.
+    """Draws ``z = x / a = relu(u - q)`` for every instance into a buffer, on the CPU with NumPy.
 
-    Instances whose features are all dense enough get one PCG64 uniform per
-    entry, turned into ``z`` in place; a large dense part is split into fixed
-    chunks with their own streams, drawn in parallel threads (the split depends
-    on the shapes only, so results do not depend on the number of threads).
-    For very sparse instances only the active entries are generated: along each
-    row (one feature over the batch) the gaps between active entries are
+    Instances with a feature that is not very sparse get one PCG64 uniform per
+    entry, turned into ``z`` in place by two torch passes. A dense part of
+    ``2 * CHUNK_ELEMENTS`` entries or more is split into chunks with their own
+    streams, drawn by parallel threads when torch has several; the split
+    depends on the shapes only, so the data never depend on the thread count.
+
+    For very sparse instances only the active entries are generated: along
+    each row (one feature over the batch) the gaps between active entries are
     geometric, ``floor(log(1 - U) / log(1 - p))``, and each active entry gets a
     fresh uniform magnitude. A row reserves ``mu + 5 sigma + 5`` slots for its
     ``Binomial(batch, p)`` active entries; in the rare step where that is not
-    enough, its gap sequence is simply continued, so the draw is exact.
+    enough, its gap sequence is continued, so the draw is exact.
     """
 
     SLOT_SIGMAS = 5.0
     SLOT_EXTRA = 5.0
     CHUNK_ELEMENTS = 1 << 19
     MAX_CHUNKS = 8
+    MAX_RUNS = 16
 
-    def __init__(
-        self,
-        p: np.ndarray,
-        q: torch.Tensor,
-        batch: int,
-        np_dtype,
-        gen: np.random.Generator,
-        parallel: bool,
-        max_runs: int = 16,
-    ) -> None:
-        kk, n = p.shape
-        self.kk, self.n, self.bb, self.np_dtype = kk, n, batch, np_dtype
-        self.q = q  # (kk, n, 1) torch view
-        self.prev: np.ndarray | None = None
+    def __init__(self, p: np.ndarray, q: torch.Tensor, batch: int, np_dtype, gen: np.random.Generator) -> None:
+        K, n = p.shape
+        self.K, self.n, self.bb, self.np_dtype = K, n, batch, np_dtype
+        self.q = q  # (K, n, 1): 1 - p
+        self.prev: np.ndarray | None = None  # where the last draw put its sparse entries
         mu = batch * p
         slots = np.ceil(mu + self.SLOT_SIGMAS * np.sqrt(mu * (1.0 - p)) + self.SLOT_EXTRA)
         slots = np.where(p > 0, np.maximum(slots, 1.0), 0.0).astype(np.int64)
         slots = np.minimum(slots, batch)
         sparse_rows = (slots * SPARSE_SLOTS_FRACTION <= batch) & (p < 1.0)
-        sparse_inst = sparse_rows.all(axis=1).tolist()
-        runs = _runs(sparse_inst)
-        if len(runs) > max_runs or not any(sparse_inst):
-            runs = [(0, kk, False)]
+        runs = _runs(sparse_rows.all(axis=1).tolist())
+        if len(runs) > self.MAX_RUNS:
+            runs = [(0, K, False)]
         self.dense_runs = [(k0, k1) for k0, k1, sp in runs if not sp]
         self.sparse_runs = [(k0, k1) for k0, k1, sp in runs if sp]
-        self._plan_chunks(gen, parallel)
-        rows = [k * n + i for k0, k1 in self.sparse_runs for k in range(k0, k1) for i in range(n)]
-        rows = np.asarray(rows, dtype=np.int64)
-        L = slots.reshape(-1)[rows] if len(rows) else np.zeros(0, dtype=np.int64)
-        keep = L > 0  # rows of density 0 stay zero
-        rows, p_rows, L = rows[keep], p.reshape(-1)[rows][keep], L[keep]
-        # Slots are grouped by the number L of slots of their row, and laid out
-        # slot-major within a group, (L, rows): the running sum down each row is
-        # then a vectorised cumulative sum over axis 0.
-        self.groups: list[tuple[int, int, int]] = []  # (offset, L, rows)
-        order, slot_row, last, off = [], [], [], 0
-        for length in np.unique(L).tolist():
-            members = np.flatnonzero(L == length)
-            order.append(members)
-            slot_row.append(np.tile(members, length))
-            last.append(off + (length - 1) * len(members) + np.arange(len(members)))
-            self.groups.append((off, length, len(members)))
-            off += length * len(members)
-        self.T = T = off
-        if T == 0:
-            return
-        slot_row = np.concatenate(slot_row)
-        self.rows, self.p_rows = rows, p_rows
-        self.last_slot = np.empty(len(rows), dtype=np.int64)
-        self.last_slot[np.concatenate(order)] = np.concatenate(last)
-        self.c_slot = (1.0 / np.log1p(-p_rows))[slot_row].astype(np.float32)  # log(1-U) * c = log(1-U) / log(1-p)
-        self.p_slot = p_rows[slot_row].astype(np.float32)
-        self.rowbase_slot = (rows * batch)[slot_row]
-        self.U = np.empty(T, dtype=np.float32)
-        self.pos = np.empty(T, dtype=np.float32)
+        self._plan_chunks(gen)
+        self._plan_slots(p, slots)
 
-    def _plan_chunks(self, gen: np.random.Generator, parallel: bool) -> None:
-        """Split the dense runs into chunks; chunks after the first get their own streams."""
+    def _plan_chunks(self, gen: np.random.Generator) -> None:
+        """Cut the dense runs into chunks; every chunk after the first gets its own stream."""
         nb = self.n * self.bb
-        chunks = [(k0 * nb, k1 * nb, k0, k1) for k0, k1 in self.dense_runs]
-        total = sum(e - s for s, e, _, _ in chunks)
-        n_chunks = min(self.MAX_CHUNKS, total // self.CHUNK_ELEMENTS) if parallel else 1
+        spans = [(k0 * nb, k1 * nb) for k0, k1 in self.dense_runs]
+        total = sum(e - s for s, e in spans)
+        n_chunks = min(self.MAX_CHUNKS, total // self.CHUNK_ELEMENTS)
         if n_chunks > 1:
             per = -(-total // n_chunks)
-            split = []
-            for s, e, _, _ in chunks:
-                for a in range(s, e, per):
-                    split.append((a, min(e, a + per)))
-            chunks = split
-        else:
-            chunks = [(s, e) for s, e, _, _ in chunks]
-        self.chunks = chunks
-        seeds = gen.integers(0, 2**63, max(0, len(chunks) - 1)).tolist()
-        self.streams = [gen] + [np.random.Generator(np.random.PCG64(x)) for x in seeds]
+            spans = [(a, min(e, a + per)) for s, e in spans for a in range(s, e, per)]
+        self.chunks = spans
+        seeds = gen.integers(0, 2**63, max(0, len(spans) - 1)).tolist()
+        self.streams = [gen] + [np.random.Generator(np.random.PCG64(s)) for s in seeds]
 
-    def fill(self, z: torch.Tensor, z_np: np.ndarray, keep_zeros: bool, gen: np.random.Generator | None = None) -> None:
-        """Write the tile's ``z``; ``keep_zeros``: the buffer still holds this tile's last draw.
+    def _plan_slots(self, p: np.ndarray, slots: np.ndarray) -> None:
+        n, bb = self.n, self.bb
+        rows = np.asarray([k * n + i for k0, k1 in self.sparse_runs for k in range(k0, k1) for i in range(n)], np.int64)
+        L = slots.reshape(-1)[rows]
+        keep = L > 0  # rows of density 0 stay zero
+        rows, p_rows, L = rows[keep], p.reshape(-1)[rows][keep], L[keep]
+        # Slots are grouped by the number L of slots of their row and laid out
+        # slot-major within a group, (L, rows): the running sum along each row
+        # is then a cumulative sum over axis 0, vectorised across rows.
+        self.groups: list[tuple[int, int, int]] = []  # (offset, L, rows)
+        slot_row, last, off = [], np.empty(len(rows), np.int64), 0
+        for length in np.unique(L).tolist():
+            members = np.flatnonzero(L == length)
+            slot_row.append(np.tile(members, length))
+            last[members] = off + (length - 1) * len(members) + np.arange(len(members))
+            self.groups.append((off, length, len(members)))
+            off += length * len(members)
+        self.T = off
+        if off == 0:
+            return
+        slot_row = np.concatenate(slot_row)
+        self.rows, self.p_rows, self.last_slot = rows, p_rows, last
+        self.c_slot = (1.0 / np.log1p(-p_rows))[slot_row].astype(np.float32)  # log(1-U) c = log(1-U) / log(1-p)
+        self.p_slot = p_rows[slot_row].astype(np.float32)
+        self.rowbase_slot = (rows * bb)[slot_row]
+        self.pos = np.empty(off, dtype=np.float32)
 
-        ``gen`` replaces the main stream (to redraw a batch from a saved state;
-        only for a sampler without parallel chunks).
-        """
+    def fill(self, z: torch.Tensor, z_np: np.ndarray, threads: bool) -> None:
+        """Write every instance's ``z`` (the buffer holds the previous draw, or is fresh)."""
         nb, dtype = self.n * self.bb, self.np_dtype
-        main = self.streams[0] if gen is None else gen
-        jobs = [
-            _pool().submit(g.random, out=z_np[s:e], dtype=dtype) for (s, e), g in zip(self.chunks[1:], self.streams[1:])
-        ]
+        jobs = []
+        if threads:
+            jobs = [_pool().submit(g.random, out=z_np[s:e], dtype=dtype) for (s, e), g in zip(self.chunks[1:], self.streams[1:])]
+        else:
+            for (s, e), g in zip(self.chunks[1:], self.streams[1:]):
+                g.random(out=z_np[s:e], dtype=dtype)
         if self.chunks:
             s, e = self.chunks[0]
-            main.random(out=z_np[s:e], dtype=dtype)
+            self.streams[0].random(out=z_np[s:e], dtype=dtype)
         if self.sparse_runs:
-            self._fill_sparse(z_np, nb, keep_zeros, main)
+            self._fill_sparse(z_np, nb)
         for j in jobs:
             j.result()
         for k0, k1 in self.dense_runs:
@@ -253,42 +201,43 @@ class _NumpySampler:
             torch.sub(seg, self.q[k0:k1], out=seg)
             seg.relu_()
 
-    def _fill_sparse(self, z_np: np.ndarray, nb: int, keep_zeros: bool, gen: np.random.Generator) -> None:
-        if keep_zeros and self.prev is not None:
+    def _fill_sparse(self, z_np: np.ndarray, nb: int) -> None:
+        gen = self.streams[0]
+        if self.prev is not None:
             z_np[self.prev] = 0
         else:
             for k0, k1 in self.sparse_runs:
                 z_np[k0 * nb : k1 * nb] = 0
         if self.T == 0:
             return
-        bb, U, pos = self.bb, self.U, self.pos
-        gen.random(out=U, dtype=np.float32)
-        np.negative(U, out=pos)
+        bb, pos = self.bb, self.pos
+        gen.random(out=pos, dtype=np.float32)
+        np.negative(pos, out=pos)
         np.log1p(pos, out=pos)
         np.multiply(pos, self.c_slot, out=pos)
         np.minimum(pos, bb, out=pos)
         np.floor(pos, out=pos)
         pos += 1.0  # steps between active entries: 1 ... bb + 1
-        for off, length, n_rows in self.groups:  # running sums down each row
+        for off, length, n_rows in self.groups:  # running sums along each row
             block = pos[off : off + length * n_rows].reshape(length, n_rows)
             np.cumsum(block, axis=0, out=block)
-        pos -= 1.0  # 0-based position of each slot's entry in its row (exact: < 2^24)
+        pos -= 1.0  # 0-based position of each slot's entry in its row (exact: far below 2^24)
         short = np.flatnonzero(pos[self.last_slot] < bb)
         sel = np.flatnonzero(pos < bb)
         idx = self.rowbase_slot[sel] + pos[sel].astype(np.int64)
         vals = gen.random(len(sel), dtype=np.float32)
         vals *= self.p_slot[sel]
         if len(short):  # more active entries than slots: continue those rows' gap sequences
-            extra_idx, extra_vals = self._continue_rows(short, pos, gen)
+            extra_idx, extra_vals = self._continue_rows(short, gen)
             idx = np.concatenate([idx, extra_idx])
             vals = np.concatenate([vals, extra_vals])
         z_np[idx] = vals
         self.prev = idx
 
-    def _continue_rows(self, which: np.ndarray, pos: np.ndarray, gen: np.random.Generator):
+    def _continue_rows(self, which: np.ndarray, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         idx, vals = [], []
         for r in which.tolist():
-            at = float(pos[self.last_slot[r]])
+            at = float(self.pos[self.last_slot[r]])
             c, p = 1.0 / np.log1p(-self.p_rows[r]), float(self.p_rows[r])
             while True:
                 at += min(np.floor(np.log1p(-gen.random()) * c), self.bb) + 1.0
@@ -312,15 +261,14 @@ class ToyModelStep:
         generator: seeds the data stream (``None``: torch's default generator).
         gram: force the Gram (``True``) or standard (``False``) formulation;
             ``None`` chooses by shape (:func:`use_gram_form`).
-        tiled: process a large CPU problem tile by tile (``None``: when torch
-            runs single-threaded, see :func:`_tiles_wanted`).
         numpy_rng: draw on the CPU with NumPy, generating only the active
             entries of very sparse instances (``None``: on CPU for
-            float32/float64); otherwise ``torch.rand`` with ``generator``, one
-            uniform per entry.
+            float32/float64 models); otherwise ``torch.rand`` with
+            ``generator``, one uniform per entry.
 
     Attributes:
-        x: the batch drawn by the last call, ``(n_instances, batch, n_features)``.
+        x: the batch drawn by the last call, ``(n_instances, batch, n_features)``
+            (a view: copy it to keep it past the next call).
     """
 
     def __init__(
@@ -330,7 +278,6 @@ class ToyModelStep:
         generator: torch.Generator | None,
         *,
         gram: bool | None = None,
-        tiled: bool | None = None,
         numpy_rng: bool | None = None,
     ) -> None:
         self.model = model
@@ -341,11 +288,10 @@ class ToyModelStep:
         self.device = dev
         self.relu = model.activation == "relu"
         self.gram = use_gram_form(n, m) if gram is None else bool(gram)
-        on_cpu = dev.type == "cpu"
-        self.tiles = _plan_tiles(K, n, B, _tiles_wanted(dev) if tiled is None else bool(tiled))
         np_dtype = _numpy_dtype(dt)
-        self.numpy_rng = on_cpu and np_dtype is not None if numpy_rng is None else bool(numpy_rng)
-        if self.numpy_rng and not (on_cpu and np_dtype is not None):
+        usable = dev.type == "cpu" and np_dtype is not None
+        self.numpy_rng = usable if numpy_rng is None else bool(numpy_rng)
+        if self.numpy_rng and not usable:
             raise ValueError("numpy_rng needs a float32 or float64 model on the CPU")
 
         def buf(*shape: int) -> torch.Tensor:
@@ -354,9 +300,8 @@ class ToyModelStep:
         p64 = model.feature_probability.to(dev, torch.float64)
         p = p64.to(dt)
         imp = model.importance.to(dev, dt)
-        # Entry active when u >= q = 1 - p; then x = (u - q) * a, with a = 1/p
-        # rounded one ulp down so the largest draw stays below 1. The step works
-        # with z = x / a = relu(u - q) and folds a into its small matrices.
+        # Entry active when u >= q = 1 - p; then x = (u - q) a with a = 1/p
+        # rounded one ulp down, so that the largest draw stays below 1.
         a = p.clamp_min(1e-30).reciprocal()
         a = torch.nextafter(a, torch.zeros_like(a))
         self.q3 = (1.0 - p64).to(dt)[:, :, None].contiguous()  # (K, n, 1)
@@ -367,73 +312,43 @@ class ToyModelStep:
         self.s_row = self.s[:, None, :].contiguous()
         self.imp3 = imp[:, :, None].contiguous()
 
-        E = max(t.size for t in self.tiles)
-        rows = max((t.k1 - t.k0) * (t.b1 - t.b0) for t in self.tiles)
-        self._z = buf(E)  # the tile's batch as z = x / a
-        self._g = buf(E)  # the tile's dL/dpre, without the factor s
+        self._z = buf(K, n, B)  # the batch, as z = x / a
+        self._g = buf(K, n, B)  # dL/dpre without the factor s
         self._gb = buf(K, n)
         if self.gram:
-            self._pd = buf(2 * E)  # [pre; pre - x] stacked per instance
+            self._pd = buf(K, 2 * n, B)  # [pre; pre - x] per instance
             self._A2 = buf(K, 2 * n, n)
             self._b2 = buf(K, 2 * n, 1)
             self._M = buf(K, n, n)
             self._diag_a = torch.diag_embed(a)
         else:
-            self._pre = buf(E)
-            self._h = buf(rows * m)
-            self._dh = buf(rows * m)
+            self._pre = buf(K, n, B)
+            self._h = buf(K, m, B)
+            self._dh = buf(K, m, B)
             self._gW1 = buf(K, m, n)  # h g^T
             self._gWz = buf(K, m, n)  # dh z^T
-        self._views = [self._tile_views(t) for t in self.tiles]
 
-        self._np_gen = None
+        self._sampler = None
         if self.numpy_rng:
             seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
-            self._np_gen = np.random.Generator(np.random.PCG64(seed))
-            self._z_np = self._z.numpy()
             p_np = model.feature_probability.detach().to("cpu", torch.float64).numpy()
-            parallel = len(self.tiles) == 1 and torch.get_num_threads() > 1
-            for t, v in zip(self.tiles, self._views):
-                t.sampler = _NumpySampler(p_np[t.k0 : t.k1], v["q3"], t.b1 - t.b0, np_dtype, self._np_gen, parallel)
-        self._rng_state = None
+            gen = np.random.Generator(np.random.PCG64(seed))
+            self._sampler = _NumpySampler(p_np, self.q3, B, np_dtype, gen)
+            self._z_np = self._z.numpy().reshape(-1)
         self._drawn = False
         model.W.grad = torch.zeros_like(model.W)
         model.b_final.grad = torch.zeros_like(model.b_final)
 
-    # -- buffers -----------------------------------------------------------------
-
-    def _tile_views(self, t: _Tile) -> dict[str, torch.Tensor]:
-        kk, bb, n, m = t.k1 - t.k0, t.b1 - t.b0, self.n, self.m
-        sl = slice(t.k0, t.k1)
-        v = {
-            "z": self._z[: t.size].view(kk, n, bb),
-            "g": self._g[: t.size].view(kk, n, bb),
-            "q3": self.q3[sl],
-            "a3": self.a3[sl],
-            "neg_a3": self.neg_a3[sl],
-            "imp3": self.imp3[sl],
-            "gb": self._gb[sl],
-        }
-        if self.gram:
-            v["pd"] = self._pd[: 2 * t.size].view(kk, 2 * n, bb)
-            v["A2"], v["b2"], v["M"] = self._A2[sl], self._b2[sl], self._M[sl]
-        else:
-            v["pre"] = self._pre[: t.size].view(kk, n, bb)
-            v["h"] = self._h[: kk * m * bb].view(kk, m, bb)
-            v["dh"] = self._dh[: kk * m * bb].view(kk, m, bb)
-            v["gW1"], v["gWz"] = self._gW1[sl], self._gWz[sl]
-        return v
-
-    def _draw(self, t: _Tile, z: torch.Tensor, q3: torch.Tensor) -> None:
-        """Fill the tile's ``z = relu(u - q)``."""
-        if self._np_gen is not None:
-            t.sampler.fill(z, self._z_np[: t.size], keep_zeros=len(self.tiles) == 1)
+    def _draw(self) -> None:
+        """Fill ``z = relu(u - q)`` for the whole batch."""
+        z = self._z
+        if self._sampler is not None:
+            self._sampler.fill(z, self._z_np, threads=torch.get_num_threads() > 1)
         else:
             torch.rand(z.shape, generator=self.generator, out=z)
-            torch.sub(z, q3, out=z)
+            torch.sub(z, self.q3, out=z)
             z.relu_()
-
-    # -- the step ------------------------------------------------------------------
+        self._drawn = True
 
     def __call__(self, want_loss: bool = False) -> torch.Tensor | None:
         model = self.model
@@ -443,109 +358,58 @@ class ToyModelStep:
             gW = model.W.grad = torch.zeros_like(model.W)
         if gb_out is None or gb_out.shape != b.shape:
             gb_out = model.b_final.grad = torch.zeros_like(model.b_final)
-        if len(self.tiles) > 1:  # lets .x redraw the batch
-            if self._np_gen is not None:
-                self._rng_state = self._np_gen.bit_generator.state
-            else:
-                self._rng_state = (self.generator or torch.default_generator).get_state()
-        loss = torch.zeros(self.K, device=self.device, dtype=W.dtype) if want_loss else None
-        if self.gram:
-            self._gram_step(W, b, gW, loss)
-        else:
-            self._standard_step(W, b, gW, loss)
+        self._draw()
+        loss = self._gram_step(W, b, gW, want_loss) if self.gram else self._standard_step(W, b, gW, want_loss)
         torch.mul(self._gb, self.s, out=gb_out)
-        self._drawn = True
-        return None if loss is None else loss.div_(self.B * self.n)
+        return loss
 
-    def _gram_step(self, W, b, gW, loss) -> None:
+    def _loss(self, xhat: torch.Tensor) -> torch.Tensor:
+        err = xhat.addcmul_(self._z, self.neg_a3)  # x_hat - x
+        return (err.square_() * self.imp3).mean((1, 2))
+
+    def _gram_step(self, W, b, gW, want_loss: bool) -> torch.Tensor | None:
         # pre = W^T W x + b = A x + b and pre - x = (A - I) x + b, both from one
         # bmm of the stacked [A; A - I] diag(a) with z = x / a.
-        n = self.n
-        A2 = self._A2
+        n, z, g, pd, A2 = self.n, self._z, self._g, self._pd, self._A2
         torch.bmm(W.mT, W, out=self._M)
         torch.mul(self._M, self.a_row, out=A2[:, :n])
         torch.sub(A2[:, :n], self._diag_a, out=A2[:, n:])
         self._b2[:, :n, 0] = b
         self._b2[:, n:, 0] = b
-        for t, v in zip(self.tiles, self._views):
-            z, g, pd = v["z"], v["g"], v["pd"]
-            self._draw(t, z, v["q3"])
-            torch.baddbmm(v["b2"], v["A2"], z, out=pd)
-            if self.relu:
-                _threshold_backward(pd[:, n:], pd[:, :n], 0.0, grad_input=g)
-            else:
-                g.copy_(pd[:, n:])
-            if loss is not None:
-                xhat = pd[:, :n].clamp_min(0.0) if self.relu else pd[:, :n]
-                err = xhat - z * v["a3"]
-                loss[t.k0 : t.k1] += (err.square_() * v["imp3"]).sum((1, 2))
-            if t.first:
-                torch.bmm(z, g.mT, out=v["M"])
-                torch.sum(g, -1, out=v["gb"])
-            else:
-                v["M"].baddbmm_(z, g.mT)
-                v["gb"].add_(g.sum(-1))
+        torch.baddbmm(self._b2, A2, z, out=pd)
+        pre = pd[:, :n]
+        if self.relu:
+            _threshold_backward(pd[:, n:], pre, 0.0, grad_input=g)
+        else:
+            g.copy_(pd[:, n:])
+        loss = self._loss(pre.clamp_min(0.0) if self.relu else pre.clone()) if want_loss else None
+        torch.bmm(z, g.mT, out=self._M)
+        torch.sum(g, -1, out=self._gb)
         # x g'^T = diag(a) (z g^T) diag(s); dL/dW = W (x g'^T + g' x^T).
         Ms = self._M.mul_(self.a3).mul_(self.s_row)
         torch.bmm(W, Ms + Ms.mT, out=gW)
+        return loss
 
-    def _standard_step(self, W, b, gW, loss) -> None:
-        Wa = W * self.a_row  # h = W x = (W diag(a)) z
-        WS = W * self.s_row  # dh = W g' = (W diag(s)) g
-        b3 = b[:, :, None]
-        for t, v in zip(self.tiles, self._views):
-            z, g, pre, h, dh = v["z"], v["g"], v["pre"], v["h"], v["dh"]
-            self._draw(t, z, v["q3"])
-            torch.bmm(Wa[t.k0 : t.k1], z, out=h)
-            torch.baddbmm(b3[t.k0 : t.k1], W[t.k0 : t.k1].mT, h, out=pre)
-            torch.addcmul(pre, z, v["neg_a3"], out=g)  # pre - x
-            if self.relu:
-                _threshold_backward(g, pre, 0.0, grad_input=g)
-            if loss is not None:
-                xhat = pre.clamp_min(0.0) if self.relu else pre.clone()
-                err = xhat.addcmul_(z, v["neg_a3"])
-                loss[t.k0 : t.k1] += (err.square_() * v["imp3"]).sum((1, 2))
-            torch.bmm(WS[t.k0 : t.k1], g, out=dh)
-            if t.first:
-                torch.bmm(h, g.mT, out=v["gW1"])
-                torch.bmm(dh, z.mT, out=v["gWz"])
-                torch.sum(g, -1, out=v["gb"])
-            else:
-                v["gW1"].baddbmm_(h, g.mT)
-                v["gWz"].baddbmm_(dh, z.mT)
-                v["gb"].add_(g.sum(-1))
+    def _standard_step(self, W, b, gW, want_loss: bool) -> torch.Tensor | None:
+        z, g, pre, h, dh = self._z, self._g, self._pre, self._h, self._dh
+        torch.bmm(W * self.a_row, z, out=h)  # h = W x = (W diag(a)) z
+        torch.baddbmm(b[:, :, None], W.mT, h, out=pre)
+        torch.addcmul(pre, z, self.neg_a3, out=g)  # pre - x
+        if self.relu:
+            _threshold_backward(g, pre, 0.0, grad_input=g)
+        loss = self._loss(pre.clamp_min(0.0) if self.relu else pre.clone()) if want_loss else None
+        torch.bmm(W * self.s_row, g, out=dh)  # dh = W g' = (W diag(s)) g
+        torch.bmm(h, g.mT, out=self._gW1)
+        torch.bmm(dh, z.mT, out=self._gWz)
+        torch.sum(g, -1, out=self._gb)
         # dL/dW = h g'^T + dh x^T = (h g^T) diag(s) + (dh z^T) diag(a)
         torch.mul(self._gWz, self.a_row, out=gW)
         gW.addcmul_(self._gW1, self.s_row)
-
-    # -- the batch, for tests and inspection ----------------------------------------
+        return loss
 
     @property
     def x(self) -> torch.Tensor:
         """The batch the last call trained on: ``(n_instances, batch, n_features)``."""
-        K, n, B = self.K, self.n, self.B
-        dt = self.model.W.dtype
         if not self._drawn:
-            return torch.zeros(K, B, n, device=self.device, dtype=dt)
-        if len(self.tiles) == 1:
-            return (self._views[0]["z"] * self.a3).transpose(1, 2)
-        # Redraw every tile from the generator state saved by the last call.
-        out = torch.empty(K, n, B, device=self.device, dtype=dt)
-        z = torch.empty(max(t.size for t in self.tiles), device=self.device, dtype=dt)
-        if self._np_gen is not None:
-            gen = np.random.Generator(np.random.PCG64())
-            gen.bit_generator.state = self._rng_state
-            z_np = z.numpy()
-        else:
-            tgen = torch.Generator(device=self.device)
-            tgen.set_state(self._rng_state)
-        for t in self.tiles:
-            sl = slice(t.k0, t.k1)
-            zt = z[: t.size].view(t.k1 - t.k0, n, t.b1 - t.b0)
-            if self._np_gen is not None:
-                t.sampler.fill(zt, z_np[: t.size], keep_zeros=False, gen=gen)
-            else:
-                torch.rand(zt.shape, generator=tgen, out=zt)
-                zt.sub_(self.q3[sl]).relu_()
-            out[sl, :, t.b0 : t.b1] = zt * self.a3[sl]
-        return out.transpose(1, 2)
+            return torch.zeros(self.K, self.B, self.n, device=self.device, dtype=self.model.W.dtype)
+        return (self._z * self.a3).transpose(1, 2)

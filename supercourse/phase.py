@@ -229,7 +229,8 @@ def classify_n3m2(W: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
 
     * 0 the extra feature is not represented;
     * 2 it is antipodal to one of the first two;
-    * 1 it is represented on its own and exactly one first feature is too;
+    * 1 it is represented on its own (``|cos| < 0.5`` with every represented first
+      feature) and exactly one first feature is represented;
     * 3 it is represented on its own and the first two are antipodal to each other;
     * 4 (:data:`OTHER`) anything else (e.g. all three on a triangle).
     """
@@ -247,7 +248,8 @@ def classify_n3m2(W: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     labels = torch.full((W.shape[0],), OTHER, dtype=torch.long)
     labels[~extra] = 0
     labels[extra & extra_anti] = 2
-    alone = extra & ~extra_anti & (cos[:, 2, 0].abs() < 0.5) & (cos[:, 2, 1].abs() < 0.5)
+    overlaps = (cos[:, 2, :2].abs() >= 0.5) & rep[:, :2]  # the extra feature leans on a represented first one
+    alone = extra & ~extra_anti & ~overlaps.any(dim=1)
     labels[alone & (firsts == 1)] = 1
     labels[alone & (firsts == 2) & firsts_anti] = 3
     return labels

@@ -210,13 +210,13 @@ def feature_bars(
                 ax.set_ylabel(f"{label}\nfeature" if label else "feature", fontsize=10)
             else:
                 ax.set_yticklabels([])
-            ax.set_xlabel("‖W_i‖", fontsize=9)
+            ax.set_xlabel(r"$\|W_i\|$", fontsize=9)
     fig.colorbar(
         ScalarMappable(norm=norm, cmap=cmap),
         ax=fig.axes,
-        label="superposition  Σ_{j≠i} (Ŵ_i·W_j)²",
+        label=r"superposition  $\sum_{j \neq i} (\hat{W}_i \cdot W_j)^2$",
         extend="max",
-        shrink=0.9 if nrows > 1 else 1.0,
+        shrink=0.6 if nrows > 1 else 1.0,
         aspect=30,
     )
     return fig
@@ -282,7 +282,7 @@ def gram_heatmaps(
             ax.set_title(titles[k], fontsize=10)
             if c == 0 and label:
                 ax.set_ylabel(label, fontsize=10)
-    fig.colorbar(image, ax=fig.axes, shrink=0.9 if nrows > 1 else 1.0, aspect=30, label="W_i · W_j  and  b_i")
+    fig.colorbar(image, ax=fig.axes, shrink=0.7 if nrows > 1 else 1.0, aspect=30, label=r"$W_i \cdot W_j$  and  $b_i$")
     return fig
 
 
@@ -487,8 +487,16 @@ def represented_by_density(
     ax = fig.add_subplot()
     for m in sorted({m for _, m, _, _ in curves}) if not per_dimension else [1]:
         ax.axhline(1.0 if per_dimension else m, color="0.6", lw=0.8, ls=":", zorder=0)
-    for (label, _, x, y), color in zip(curves, colors):
-        ax.plot(x, y, "o-", color=color, lw=1.6, ms=4, label=label)
+        ax.annotate(
+            "one feature per dimension" if per_dimension else f"m = {m}",
+            (0.99, 1.0 if per_dimension else m), xycoords=("axes fraction", "data"),
+            ha="right", va="bottom", fontsize=8, color="0.45",
+        )
+    markers = "osD^v<>"
+    for index, ((label, _, x, y), color) in enumerate(zip(curves, colors)):
+        # Later lines get smaller markers, so that curves lying on top of each other stay visible.
+        ax.plot(x, y, "-", marker=markers[index % len(markers)], color=color, lw=1.6,
+                ms=max(3.0, 7.0 - 1.3 * index), label=label)
     ax.set_xscale("log")
     ax.set_xlabel("1 / (1 - S)   (sparser →)")
     ax.set_ylabel("features represented per dimension" if per_dimension else "features represented")
@@ -549,11 +557,11 @@ def _phase_rgb(name: str, value: object, shape: tuple[int, int], n_phases: int, 
         return w @ palette
     raise ValueError(
         f"{name} must be integer labels of shape (R, P) = {shape} or float fractions of shape "
-        f"(R, P, n_phases) = {(*shape, n_phases)}, got {describe_tensor(t)}"
+        f"(R, P, n_phases) = {(*shape, n_phases)}, got {_describe_tensor(t)}"
     )
 
 
-def describe_tensor(t: torch.Tensor) -> str:
+def _describe_tensor(t: torch.Tensor) -> str:
     return f"a tensor of shape {tuple(t.shape)} and dtype {t.dtype}"
 
 
@@ -763,11 +771,12 @@ def feature_dimensionality_scatter(
     spread = x[:, None] * (1.0 + 0.06 * (torch.rand(n_inst, n_feat, generator=gen, dtype=torch.float64) - 0.5))
     fig = _figure(1, 1, width=6.4, height=4.2, extra_width=1.6)
     ax = fig.add_subplot()
+    nudge = {"pentagon": 3, "square antiprism": -3}  # their lines are close: labels apart
     for name, value in _SHAPE_LINES:
         ax.axhline(value, color="0.7", lw=0.8, zorder=0)
         ax.annotate(f"{name}  {_fraction_label(value)}", (1.0, value), xycoords=("axes fraction", "data"),
-                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.35",
-                    annotation_clip=False)
+                    xytext=(4, nudge.get(name, 0)), textcoords="offset points", va="center", fontsize=8,
+                    color="0.35", annotation_clip=False)
     ax.scatter(spread[~rep].numpy(), D[~rep].numpy(), s=6, color="0.75", lw=0, label="not represented")
     ax.scatter(spread[rep].numpy(), D[rep].numpy(), s=9, color="#1f3a93", alpha=0.7, lw=0,
                label=f"represented (‖W_i‖ > {threshold:g})")
@@ -778,7 +787,7 @@ def feature_dimensionality_scatter(
     ax.set_ylabel("feature dimensionality  D_i")
     ax.set_ylim(-0.03, 1.08)
     _clean(ax)
-    ax.legend(loc="lower left", fontsize=8, frameon=True, framealpha=0.9)
+    ax.legend(loc="upper right", fontsize=8, frameon=True, framealpha=0.9)
     return fig
 
 

@@ -182,7 +182,7 @@ def diagram_axes_swapped(relative_importance, density):
         (diagram_transposed, "one row per importance"),
         (diagram_elementwise, "phase_diagram"),
         (diagram_float_labels, "integer"),
-        (diagram_axes_swapped, "lowest loss is"),
+        (diagram_axes_swapped, "density must lie in [0, 1]"),
     ],
 )
 def test_phase_diagram_mutants(impl, keyword):
@@ -336,7 +336,7 @@ def classify_in_place(W, threshold=0.5):
         (classify_by_sign, "signs only"),
         (classify_extra_is_index_0, "index 1"),
         (classify_without_abs, "|W_i|"),
-        (classify_any_two_represented, "opposite signs"),
+        (classify_any_two_represented, "needs opposite signs"),
         (classify_float_labels, "integers"),
         (classify_in_place, "in place"),
     ],

@@ -130,7 +130,7 @@ def test_doctor_prints_environment_and_throughput(capsys):
 
 def test_doctor_probe_and_environment_functions():
     probe = doctor.probe_throughput(0.1, device="cpu")
-    assert probe.device == "cpu" and probe.n_instances == 7 and probe.steps >= 20
+    assert probe.device == "cpu" and probe.n_instances == 7 and probe.steps >= 10
     assert probe.instance_steps_per_second == pytest.approx(7 * probe.steps_per_second)
     names = [what for what, _ in doctor.environment()]
     assert "torch" in names and "device chosen by pick_device()" in names
@@ -142,6 +142,18 @@ def test_doctor_without_probe(capsys):
     assert cli.main(["doctor", "--seconds", "0"]) == 0
     out = capsys.readouterr().out
     assert "torch" in out and "steps/s" not in out
+
+
+def test_threads_option_sets_torchs_cpu_threads(capsys):
+    before = torch.get_num_threads()
+    try:
+        assert cli.main(["--threads", "1", "doctor", "--seconds", "0"]) == 0
+        assert torch.get_num_threads() == 1
+        assert f"1 / {os.cpu_count()}" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)
+    assert cli.main(["--threads", "0", "doctor"]) == 2
+    assert_one_line_error(capsys.readouterr().err)
 
 
 def test_version_and_help(capsys):

@@ -379,21 +379,32 @@ def _panels_of(submission, W: torch.Tensor, what: str, titles=None):
 
 
 def _colour_W() -> torch.Tensor:
-    """Two instances, 5 features in 3 dimensions, with known superpositions.
+    """Two instances, 7 features in 4 dimensions, with known superpositions (rotated off the axes).
 
-    Instance 0: an antipodal pair of lengths 1 and 0.5 (superposition 0.25 and 1), two orthogonal
-    features of lengths 0.8 and 0.3 (0 and 0) and a zero column (0).
-    Instance 1: a pair of lengths 1.2 and 1.5 (2.25 and 1.44), a pair of lengths 1 and 0.71
-    pointing the same way (0.5 and 1), and an orthogonal feature of length 0.6 (0).
+    ======================  ==============================  ==============================
+    features                instance 0: lengths -> s_i      instance 1: lengths -> s_i
+    ======================  ==============================  ==============================
+    0, 1: antipodal pair    1, 0.5 -> 0.25, 1               1.2, 1.5 -> 2.25, 1.44
+    2, 3: same direction    1, 0.71 -> 0.5, 1               1, 0.71 -> 0.5, 1
+    4, 5: alone             0.8, 0.3 -> 0, 0                0.6, 0.25 -> 0, 0
+    6: zero column          0 -> 0                          0 -> 0
+    ======================  ==============================  ==============================
     """
-    W = torch.zeros(2, 3, 5)
-    e = torch.eye(3)
-    W[0, :, 0], W[0, :, 1], W[0, :, 2], W[0, :, 3] = e[0], -0.5 * e[0], 0.8 * e[1], 0.3 * e[2]
-    W[1, :, 0], W[1, :, 1], W[1, :, 2], W[1, :, 3], W[1, :, 4] = (
-        1.2 * e[0], -1.5 * e[0], e[1], math.sqrt(0.5) * e[1], 0.6 * e[2]
-    )
-    rot = _rotation(20, 3)
-    return rot @ W
+    W = torch.zeros(2, 4, 7)
+    e = torch.eye(4)
+    half = math.sqrt(0.5)
+    columns = [
+        [e[0], -0.5 * e[0], e[1], half * e[1], 0.8 * e[2], 0.3 * e[3]],
+        [1.2 * e[0], -1.5 * e[0], e[1], half * e[1], 0.6 * e[2], 0.25 * e[3]],
+    ]
+    for k, cols in enumerate(columns):
+        for i, col in enumerate(cols):
+            W[k, :, i] = col
+    return _rotation(20, 4) @ W
+
+
+def _rgba(c) -> tuple[float, ...]:
+    return tuple(round(v, 2) for v in c)
 
 
 def _same(a, b, tol: float = 1e-3) -> bool:
@@ -449,26 +460,27 @@ def test_bars_colour_by_superposition(submission):
     panels = _panels_of(submission, W, "Colours")
     sup = metrics.superposition(W)
     (_, _, c0), (_, _, c1) = panels
-    # Instance 0: features 2, 3, 4 all have superposition 0 but lengths 0.8, 0.3 and 0.
+    # Instance 0: features 4, 5, 6 have superposition 0 at lengths 0.8, 0.3, 0; features 1 and 3 have 1 at 0.5, 0.71.
     norm_hint = (
         " Your colours follow the bars' lengths: colour encodes the superposition sum_{j != i} (W_hat_i . W_j)^2, "
         "which the length does not show."
     )
-    expect(
-        _same(c0[2], c0[3]) and _same(c0[2], c0[4]),
-        f"Colours: features 2, 3 and 4 of instance 0 all have superposition 0 (lengths 0.8, 0.3 and 0), so their "
-        f"bars should have the same colour; got {[tuple(round(v, 2) for v in c0[i]) for i in (2, 3, 4)]}."
-        + (norm_hint if not _same(c0[2], c0[3]) else ""),
-    )
-    distinct = [(0, 0, 2), (0, 1, 2), (0, 0, 1), (1, 2, 4), (1, 3, 4), (1, 2, 3)]
+    for group, s_value, lengths in [((4, 5, 6), 0, "0.8, 0.3 and 0"), ((1, 3), 1, "0.5 and 0.71")]:
+        same = all(_same(c0[group[0]], c0[i]) for i in group[1:])
+        expect(
+            same,
+            f"Colours: features {', '.join(map(str, group))} of instance 0 all have superposition {s_value} "
+            f"(lengths {lengths}), so their bars should have the same colour; got "
+            f"{[_rgba(c0[i]) for i in group]}." + norm_hint,
+        )
+    distinct = [(0, 0, 4), (0, 1, 4), (0, 0, 1), (0, 0, 2), (0, 2, 3), (1, 2, 4), (1, 3, 4), (1, 2, 3)]
     for k, i, j in distinct:
         cols = c0 if k == 0 else c1
         expect(
             not _same(cols[i], cols[j], tol=0.02),
             f"Colours: in instance {k}, features {i} and {j} have superposition {sup[k, i].item():.2f} and "
             f"{sup[k, j].item():.2f}, so their bars should have visibly different colours; both are "
-            f"{tuple(round(v, 2) for v in cols[i])}. Hint: colour each bar with cmap(superposition), "
-            "e.g. matplotlib.colormaps['viridis'].",
+            f"{_rgba(cols[i])}. Hint: colour each bar with cmap(superposition), e.g. matplotlib.colormaps['viridis'].",
         )
 
 
@@ -477,23 +489,23 @@ def test_bars_colour_scale(submission):
     W = _colour_W()
     panels = _panels_of(submission, W, "Colour scale")
     (_, _, c0), (_, _, c1) = panels
-    # Superposition 0 in both panels, and 1 or more (clipped to 1) in both panels.
+    # The same superposition must get the same colour in every panel, whatever else the panel holds.
+    for i, s_value in [(2, 0.5), (4, 0.0)]:
+        expect(
+            _same(c0[i], c1[i]),
+            f"Colour scale: feature {i} has superposition {s_value:g} in both instances, but its colour differs "
+            f"between the panels ({_rgba(c0[i])} vs {_rgba(c1[i])}). Use one colour scale for every panel: fixed "
+            "limits 0 and 1, not each panel's own minimum and maximum.",
+        )
+    clipped = [c0[1], c0[3], c1[0], c1[1], c1[3]]
     expect(
-        _same(c0[2], c1[4]),
-        "Colour scale: feature 2 of instance 0 and feature 4 of instance 1 both have superposition 0, but their "
-        f"colours differ ({tuple(round(v, 2) for v in c0[2])} vs {tuple(round(v, 2) for v in c1[4])}). Use one "
-        "colour scale for every panel: fixed limits 0 and 1, not each panel's own minimum and maximum.",
-    )
-    expect(
-        _same(c0[1], c1[3]) and _same(c1[0], c1[3]) and _same(c1[1], c1[3]),
+        all(_same(clipped[0], c) for c in clipped[1:]),
         "Colour scale: superpositions of 1 and more should all get the colour of 1 (the scale is clipped at 1, "
-        "where another feature reads as strongly as the feature itself); features with superposition 1.0, 2.25, "
-        f"1.44 and 1.0 got {[tuple(round(v, 2) for v in c) for c in (c0[1], c1[0], c1[1], c1[3])]}. Hint: "
-        "cmap(min(s, 1)), or a Normalize(0, 1) with clip=True.",
+        "where the other features reach as far along W_i as a feature of its own); superpositions 1, 1, 2.25, 1.44 "
+        f"and 1 got {[_rgba(c) for c in clipped]}. Hint: cmap(min(s, 1)), or Normalize(0, 1, clip=True).",
     )
     # Superposition 0, 0.25, 0.5, 1: lightness must change monotonically (a sequential colormap).
-    levels = [(0.0, c0[2]), (0.25, c0[0]), (0.5, c1[2]), (1.0, c0[1])]
-    lum = [_luminance(c) for _, c in levels]
+    lum = [_luminance(c) for c in (c0[4], c0[0], c0[2], c0[1])]
     steps = [b - a for a, b in zip(lum, lum[1:])]
     expect(
         all(s > 1e-3 for s in steps) or all(s < -1e-3 for s in steps),

@@ -32,7 +32,7 @@ import math
 import torch
 
 from autograder.exercises import Exercise
-from autograder.framework import call, describe, expect, prop
+from autograder.framework import CheckFailed, call, describe, expect, prop
 from supercourse import phase, theory
 
 LESSON = "04-phase-change"
@@ -84,7 +84,15 @@ def _outer(r: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 def _losses(submission, r, p, n_out: int, what: str, name: str) -> torch.Tensor:
     """The learner's losses on an outer grid, checked to be a float tensor of shape (R, P, n_out)."""
-    out = call(submission, r.clone(), p.clone(), what=name)
+    try:
+        out = call(submission, r.clone(), p.clone(), what=name)
+    except CheckFailed as err:
+        if "not implemented yet" in str(err):
+            raise
+        raise CheckFailed(
+            f"{what}: with r of shape {tuple(r.shape)} and p of shape {tuple(p.shape)}, {err} Hint: "
+            "torch.broadcast_tensors(r, p) first, so that every loss has the broadcast shape before you stack them."
+        ) from None
     shape = (*torch.broadcast_shapes(r.shape, p.shape), n_out)
     expect(
         isinstance(out, torch.Tensor) and out.is_floating_point() and tuple(out.shape) == shape,
@@ -119,19 +127,28 @@ def _variance(p: torch.Tensor) -> torch.Tensor:
 
 @prop("configuration_losses", points=1)
 def test_shape_and_broadcasting(submission):
-    out = call(submission, 2.0, 0.1, what="configuration_losses")
+    try:
+        out = call(submission, 2.0, 0.1, what="configuration_losses")
+    except CheckFailed as err:
+        if "not implemented yet" in str(err):
+            raise
+        raise CheckFailed(
+            f"Shape: with plain floats r = 2.0 and p = 0.1, {err} Hint: convert both with torch.as_tensor first."
+        ) from None
     expect(
         isinstance(out, torch.Tensor) and tuple(out.shape) == (3,),
         f"Shape: configuration_losses(2.0, 0.1) with plain floats should return a tensor of shape (3,), one loss per "
         f"configuration, got {describe(out)}. Hint: torch.as_tensor(r) and torch.as_tensor(p) first.",
     )
     r, p = _axes(4, 5)
-    _losses(submission, *_outer(r, p), 3, "Shape", "configuration_losses")
+    outer = _losses(submission, *_outer(r, p), 3, "Shape", "configuration_losses")
+    # Compared with the learner's own outer grid, so that only the broadcasting is judged here.
     same = _losses(submission, r[:3], p[:3], 3, "Shape", "configuration_losses")
+    diagonal = outer[torch.arange(3), torch.arange(3)]
     expect(
-        _same(same, theory.configuration_losses(r[:3], p[:3])),
-        "Shape: with r and p of the same shape (3,), the losses should be computed pointwise: "
-        f"expected {_fmt(theory.configuration_losses(r[:3], p[:3]))}, got {_fmt(same)}.",
+        _same(same, diagonal),
+        "Shape: with r and p of the same shape (3,), the losses should be computed pointwise (point k uses r[k] "
+        f"and p[k]), which is the diagonal of your (R, P) grid: expected {_fmt(diagonal)}, got {_fmt(same)}.",
     )
 
 
@@ -367,6 +384,8 @@ TRAINED = [
     ([0.7, -0.6], 2),
     ([0.996, -1.016], 2),
     ([0.4, 0.3], 0),  # nothing above the threshold
+    ([0.944, 0.567], 0),  # both represented on the same side: they interfere, not superposition
+    ([-0.9, -0.8], 0),
 ]
 """Weights as training leaves them (taken from trained grids): noisy, partial, either sign."""
 
@@ -388,6 +407,10 @@ def _classify_hint(W: torch.Tensor, got: torch.Tensor, want: torch.Tensor) -> st
     if torch.equal(got.long(), torch.where(w1 * w2 < 0, 2, torch.where(w2.abs() > w1.abs(), 1, 0))):
         return (" Your labels follow the signs only: a feature counts only when it is represented, |W_i| > 0.5, "
                 "so W = [1, -0.16] is 'not represented', not superposition.")
+    same_side = (w1.abs() > 0.5) & (w2.abs() > 0.5) & (w1 * w2 > 0)
+    if (same_side & (got.long() == 2)).any():
+        return (" Two represented features with the same sign point the same way and interfere: superposition "
+                "(antipodal) needs opposite signs, otherwise the label is 0.")
     swapped = theory.classify_n2m1(W.flip(-1))
     if torch.equal(got.long(), swapped):
         return " You classified feature 0 as the extra feature: the extra feature is index 1 (W[:, 0, 1])."

@@ -16,6 +16,8 @@ __all__ = ["FIGURE_MAKERS", "maker"]
 FIGURE_MAKERS: dict[str, str] = {
     "01-sparse-features": "autograder.figures.lesson01",
     "02-training-many-models": "autograder.figures.lesson02",
+    "03-measuring-superposition": "autograder.figures.lesson03",
+    "04-phase-change": "autograder.figures.lesson04",
 }
 """``{lesson slug: module}``; each module defines ``make(out_dir: Path) -> list[Path]``."""
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import basic_results, intro, large_sweep
+from . import basic_results, intro, large_sweep, phase_change
 from ._common import ExperimentResult, SummaryRow, best_of_restarts, summarize, summary_table
 
 __all__ = ["EXPERIMENTS", "get", "ExperimentResult", "SummaryRow", "summarize", "summary_table", "best_of_restarts"]
@@ -29,6 +29,7 @@ EXPERIMENTS: dict[str, ModuleType] = {
     intro.NAME: intro,
     basic_results.NAME: basic_results,
     large_sweep.NAME: large_sweep,
+    phase_change.NAME: phase_change,
 }
 """Registry key (as typed after ``supercourse reproduce``) -> experiment module."""
 

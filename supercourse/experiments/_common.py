@@ -130,7 +130,7 @@ def summary_table(rows: Sequence[SummaryRow], title: str = ""):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", header_style="bold")
-    for col in ("1-S", "represented", "in superp.", "antipodal pairs", "min bias", "D*", "loss"):
+    for col in ("1-S", "represented", "in superp.", "antipodal", "min bias", "D*", "loss"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(

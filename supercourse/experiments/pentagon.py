@@ -52,14 +52,41 @@ RATIOS: tuple[float, ...] = tuple(torch.logspace(0, math.log10(MAX_RATIO), N_RAT
 """How many times sparser feature 0 is than the others, one per instance: 1 to 6, log-spaced."""
 DENSITIES: tuple[float, ...] = tuple(DENSITY / r for r in RATIOS)
 """Feature 0's density at each ratio (the other features stay at :data:`DENSITY`)."""
-RESTARTS = 6
-"""Random initialisations per ratio (two more start on the pentagon and on the two digons)."""
-BATCH_SIZE = 256
-LR = 3e-3
-DEFAULT_STEPS = 3_000
-"""The CPU default: 3,000 steps at lr 3e-3, batch 256 (about a minute on two cores). The
-paper's recipe is 10,000 steps at lr 1e-3, batch 1024: ``run(steps=10_000, lr=1e-3, batch_size=1024)``."""
+DEFAULT_STEPS = 10_000
+"""The paper's recipe; each :class:`Recipe` trains its ``step_fraction`` of it."""
 DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the study is trained: random restarts per ratio (two warm starts come on top), AdamW settings.
+
+    ``step_fraction`` scales the paper's 10,000 steps (:data:`DEFAULT_STEPS`).
+    """
+
+    restarts: int
+    batch_size: int
+    lr: float
+    lr_schedule: str
+    step_fraction: float = 1.0
+
+    def steps_for(self, paper_steps: int) -> int:
+        """The steps this recipe trains for ``paper_steps`` steps of the paper's recipe."""
+        return max(1, round(paper_steps * self.step_fraction))
+
+    @property
+    def steps(self) -> int:
+        """The steps of a default run."""
+        return self.steps_for(DEFAULT_STEPS)
+
+
+RECIPES: dict[str, Recipe] = {
+    "cpu": Recipe(restarts=4, batch_size=256, lr=3e-3, lr_schedule="cosine", step_fraction=0.3),
+    "paper": Recipe(restarts=10, batch_size=1024, lr=1e-3, lr_schedule="constant"),
+}
+"""``"cpu"``: 3,000 steps at lr 3e-3 decayed to 0 (cosine), batch 256, 4 restarts: a minute or two on
+two cores. ``"paper"``: the paper's recipe (10,000 steps, lr 1e-3, batch 1024) with 10 restarts."""
+RESTARTS = RECIPES["cpu"].restarts
 EVAL_POINTS = 4096
 """Quasi-random points per set of active features in :func:`expected_loss`."""
 
@@ -258,24 +285,35 @@ def analyse(model: ToyModel, ratios: Sequence[float] | torch.Tensor = RATIOS, po
     )
 
 
+def _recipe(recipe: str | Recipe) -> Recipe:
+    if isinstance(recipe, Recipe):
+        return recipe
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(RECIPES)} (or a Recipe), got {recipe!r}")
+    return RECIPES[recipe]
+
+
 def run_study(
-    steps: int = DEFAULT_STEPS,
-    restarts: int = RESTARTS,
+    recipe: str | Recipe = "cpu",
+    steps: int | None = None,
     ratios: Sequence[float] | torch.Tensor = RATIOS,
-    lr: float = LR,
-    batch_size: int = BATCH_SIZE,
     device: str | torch.device | None = None,
     seed: int = DEFAULT_SEED,
     progress: bool = False,
-    lr_schedule: str = "constant",
+    points: int = EVAL_POINTS,
 ) -> tuple[Study, History]:
-    """Train every ratio from ``restarts`` random inits and the two warm starts, then :func:`analyse`."""
-    model = make_model(seed=seed, restarts=restarts, ratios=ratios, warm_starts=True)
+    """Train every ratio from the recipe's random restarts and the two warm starts, then :func:`analyse`.
+
+    ``steps`` (default: the recipe's) are actual training steps. Returns the
+    :class:`Study` and the training :class:`~supercourse.training.History`.
+    """
+    r = _recipe(recipe)
+    model = make_model(seed=seed, restarts=r.restarts, ratios=ratios, warm_starts=True)
     history = train(
-        model, steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, seed=seed, device=device,
-        progress=progress,
+        model, steps=steps or r.steps, batch_size=r.batch_size, lr=r.lr, lr_schedule=r.lr_schedule, seed=seed,
+        device=device, progress=progress,
     )
-    return analyse(model.cpu(), ratios), history
+    return analyse(model.cpu(), ratios, points), history
 
 
 def study_table(study: Study, title: str = "") -> "Table":
@@ -299,13 +337,16 @@ def study_table(study: Study, title: str = "") -> "Table":
     return table
 
 
+def study_figure(study: Study):
+    """The paper-style figure of a :class:`Study` (:func:`supercourse.plots.pentagon_study`)."""
+    return plots.pentagon_study(study.ratios, study.W, study.losses, study.shapes, study.kept, study.transition)
+
+
 def write_figures(study: Study, out_dir: Path) -> dict[str, Path]:
     """``pentagon_study.png`` and ``directions.png`` (the kept model at every ratio) in ``out_dir``."""
     titles = [f"×{r:.2g}" for r in study.ratios.tolist()]
     figures = {
-        "pentagon_study": plots.pentagon_study(
-            study.ratios, study.W, study.losses, study.shapes, study.kept, study.transition
-        ),
+        "pentagon_study": study_figure(study),
         "directions": plots.feature_directions_2d(study.W, titles=titles),
     }
     return {name: save_figure(fig, Path(out_dir) / f"{name}.png") for name, fig in figures.items()}
@@ -317,22 +358,27 @@ def run(
     device: str | torch.device | None = None,
     seed: int = DEFAULT_SEED,
     console: "Console | None" = None,
-    restarts: int = RESTARTS,
-    lr: float = LR,
-    batch_size: int = BATCH_SIZE,
+    recipe: str | Recipe | None = None,
 ) -> ExperimentResult:
     """Train the study, print what each ratio keeps and where the transition is, write the figures.
 
-    Writes ``pentagon_study.png`` and ``directions.png`` into ``out_dir``.
-    ``ExperimentResult.models["relu"]`` holds the kept model of every ratio.
+    ``recipe`` defaults to ``"paper"`` on a GPU and ``"cpu"`` otherwise (see
+    :data:`RECIPES`); ``steps`` counts steps of the paper's recipe, of which
+    the recipe trains its ``step_fraction`` (the CPU recipe: 3,000 of the
+    default 10,000). Writes ``pentagon_study.png`` and ``directions.png`` into
+    ``out_dir``. ``ExperimentResult.models["relu"]`` holds the kept model of every ratio.
     """
     start = time.perf_counter()
     out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
     console = get_console(console)
+    if recipe is None:
+        recipe = "paper" if dev.type == "cuda" else "cpu"
+    r = _recipe(recipe)
+    steps = r.steps_for(steps)
     t0 = time.perf_counter()
-    study, history = run_study(steps, restarts, RATIOS, lr, batch_size, dev, seed, progress=console.is_terminal)
+    study, history = run_study(r, steps, RATIOS, dev, seed, progress=console.is_terminal)
     console.print(
-        f"trained {len(RATIOS)} ratios x {restarts + 2} restarts x {steps} steps on {dev.type} "
+        f"trained {len(RATIOS)} ratios x {r.restarts} random + 2 warm restarts x {steps} steps on {dev.type} "
         f"in {time.perf_counter() - t0:.1f} s"
     )
     console.print(study_table(study, f"{NAME}: n=5, m=2, features 1-4 at 1-S = {DENSITY}"))
