@@ -479,36 +479,29 @@ def print_table(out: dict, console=None) -> None:
     from rich.table import Table
 
     console = console or Console()
-    title = f"supercourse bench on {out['device']} ({out['device_name']}, {out['cpu_threads']} CPU threads)"
+    title = f"supercourse bench: {out['device']} ({out['device_name']}, {out['cpu_threads']} threads)"
     if out["quick"]:
-        title += " [quick: harness check, not a measurement]"
+        title += "\n--quick: checks the harness, not a measurement"
     table = Table(title=title)
-    for col, just in [
-        ("workload", "left"),
-        ("instances", "right"),
-        ("baseline steps/s", "right"),
-        ("fast steps/s", "right"),
-        ("speed-up", "right"),
-        ("fast inst-steps/s", "right"),
-        ("baseline wall s", "right"),
-        ("fast wall s", "right"),
-        ("peak MiB base/fast", "right"),
-    ]:
-        table.add_column(col, justify=just)
+    for col in ["", "inst", "base st/s", "fast st/s", "speed-up", "fast inst-st/s", "wall s b/f", "MiB b/f"]:
+        table.add_column(col, justify="left" if not col else "right")
     for r in out["results"]:
         b, f = r.get("baseline"), r["fast"]
         table.add_row(
-            f"{r['workload']} {r['title']}",
-            str(r["n_instances"]),
+            r["workload"],
+            f"{r['n_instances']:,}",
             _fmt(b["steps_per_s"]) if b else "skipped",
             _fmt(f["steps_per_s"]),
             f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
             _fmt(f["instance_steps_per_s"]),
-            f"{b['wall_s']:.2f}" if b else "-",
-            f"{f['wall_s']:.2f}",
+            f"{b['wall_s']:.1f}/{f['wall_s']:.1f}" if b else f"-/{f['wall_s']:.1f}",
             f"{_mib(b['peak_mem_bytes']) if b else '-'}/{_mib(f['peak_mem_bytes'])}",
         )
     console.print(table)
+    names = sorted({r["workload"] for r in out["results"]})
+    console.print("  ".join(f"{n}: {WORKLOADS[n].describe()}" for n in names), style="dim")
+    if "w3_10k_steps_s" in out:
+        console.print(f"W3, 10,000 steps: {out['w3_10k_steps_s']:.2f} s")
     for t in out.get("targets", []):
         where = t["workload"] + (f" at {t['n_instances']:,} instances" if "n_instances" in t else "")
         bound = f">= {t['min']:g}" if "min" in t else f"<= {t['max']:g}"

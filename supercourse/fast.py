@@ -89,42 +89,53 @@ def _runs(flags: list[bool]) -> list[tuple[int, int, bool]]:
     return out
 
 
+BLOCK_ENTRIES = 1 << 19
+"""Instances are processed in blocks of about this many batch entries (2 MiB per
+float32 buffer): each block draws from its own stream, so the data depend on
+the shapes only, and blocks can run in parallel threads."""
+
 _POOL: ThreadPoolExecutor | None = None
 
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="supercourse-rng")
+        # Worker threads run torch single-threaded: they are started inside
+        # train(), which sets one intra-op thread, and the initializer pins it.
+        _POOL = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 1,
+            thread_name_prefix="supercourse-step",
+            initializer=torch.set_num_threads,
+            initargs=(1,),
+        )
     return _POOL
 
 
+def _plan_blocks(n_instances: int, n_features: int, batch: int) -> list[tuple[int, int]]:
+    per = max(1, BLOCK_ENTRIES // (n_features * batch))
+    return [(k0, min(n_instances, k0 + per)) for k0 in range(0, n_instances, per)]
+
+
 class _NumpySampler:
-    """Draws ``z = x / a = relu(u - q)`` for every instance into a buffer, on the CPU with NumPy.
+    """Draws ``z = x / a = relu(u - q)`` for a block of instances, on the CPU with NumPy.
 
     Instances with a feature that is not very sparse get one PCG64 uniform per
-    entry, turned into ``z`` in place by two torch passes. A dense part of
-    ``2 * CHUNK_ELEMENTS`` entries or more is split into chunks with their own
-    streams, drawn by parallel threads when torch has several; the split
-    depends on the shapes only, so the data never depend on the thread count.
-
-    For very sparse instances only the active entries are generated: along
-    each row (one feature over the batch) the gaps between active entries are
-    geometric, ``floor(log(1 - U) / log(1 - p))``, and each active entry gets a
-    fresh uniform magnitude. A row reserves ``mu + 5 sigma + 5`` slots for its
+    entry, turned into ``z`` in place by two torch passes. For very sparse
+    instances only the active entries are generated: along each row (one
+    feature over the batch) the gaps between active entries are geometric,
+    ``floor(log(1 - U) / log(1 - p))``, and each active entry gets a fresh
+    uniform magnitude. A row reserves ``mu + 5 sigma + 5`` slots for its
     ``Binomial(batch, p)`` active entries; in the rare step where that is not
     enough, its gap sequence is continued, so the draw is exact.
     """
 
     SLOT_SIGMAS = 5.0
     SLOT_EXTRA = 5.0
-    CHUNK_ELEMENTS = 1 << 19
-    MAX_CHUNKS = 8
     MAX_RUNS = 16
 
     def __init__(self, p: np.ndarray, q: torch.Tensor, batch: int, np_dtype, gen: np.random.Generator) -> None:
         K, n = p.shape
-        self.K, self.n, self.bb, self.np_dtype = K, n, batch, np_dtype
+        self.K, self.n, self.bb, self.np_dtype, self.gen = K, n, batch, np_dtype, gen
         self.q = q  # (K, n, 1): 1 - p
         self.prev: np.ndarray | None = None  # where the last draw put its sparse entries
         mu = batch * p
@@ -137,21 +148,7 @@ class _NumpySampler:
             runs = [(0, K, False)]
         self.dense_runs = [(k0, k1) for k0, k1, sp in runs if not sp]
         self.sparse_runs = [(k0, k1) for k0, k1, sp in runs if sp]
-        self._plan_chunks(gen)
         self._plan_slots(p, slots)
-
-    def _plan_chunks(self, gen: np.random.Generator) -> None:
-        """Cut the dense runs into chunks; every chunk after the first gets its own stream."""
-        nb = self.n * self.bb
-        spans = [(k0 * nb, k1 * nb) for k0, k1 in self.dense_runs]
-        total = sum(e - s for s, e in spans)
-        n_chunks = min(self.MAX_CHUNKS, total // self.CHUNK_ELEMENTS)
-        if n_chunks > 1:
-            per = -(-total // n_chunks)
-            spans = [(a, min(e, a + per)) for s, e in spans for a in range(s, e, per)]
-        self.chunks = spans
-        seeds = gen.integers(0, 2**63, max(0, len(spans) - 1)).tolist()
-        self.streams = [gen] + [np.random.Generator(np.random.PCG64(s)) for s in seeds]
 
     def _plan_slots(self, p: np.ndarray, slots: np.ndarray) -> None:
         n, bb = self.n, self.bb
@@ -180,29 +177,20 @@ class _NumpySampler:
         self.rowbase_slot = (rows * bb)[slot_row]
         self.pos = np.empty(off, dtype=np.float32)
 
-    def fill(self, z: torch.Tensor, z_np: np.ndarray, threads: bool) -> None:
-        """Write every instance's ``z`` (the buffer holds the previous draw, or is fresh)."""
-        nb, dtype = self.n * self.bb, self.np_dtype
-        jobs = []
-        if threads:
-            jobs = [_pool().submit(g.random, out=z_np[s:e], dtype=dtype) for (s, e), g in zip(self.chunks[1:], self.streams[1:])]
-        else:
-            for (s, e), g in zip(self.chunks[1:], self.streams[1:]):
-                g.random(out=z_np[s:e], dtype=dtype)
-        if self.chunks:
-            s, e = self.chunks[0]
-            self.streams[0].random(out=z_np[s:e], dtype=dtype)
+    def fill(self, z: torch.Tensor, z_np: np.ndarray) -> None:
+        """Write the block's ``z`` (the buffer holds the block's previous draw, or is fresh)."""
+        nb = self.n * self.bb
+        for k0, k1 in self.dense_runs:
+            self.gen.random(out=z_np[k0 * nb : k1 * nb], dtype=self.np_dtype)
         if self.sparse_runs:
             self._fill_sparse(z_np, nb)
-        for j in jobs:
-            j.result()
         for k0, k1 in self.dense_runs:
             seg = z[k0:k1]
             torch.sub(seg, self.q[k0:k1], out=seg)
             seg.relu_()
 
     def _fill_sparse(self, z_np: np.ndarray, nb: int) -> None:
-        gen = self.streams[0]
+        gen = self.gen
         if self.prev is not None:
             z_np[self.prev] = 0
         else:
@@ -265,10 +253,13 @@ class ToyModelStep:
             entries of very sparse instances (``None``: on CPU for
             float32/float64 models); otherwise ``torch.rand`` with
             ``generator``, one uniform per entry.
+        workers: CPU threads that process blocks of instances in parallel.
+            Meant for a caller that runs torch single-threaded meanwhile, as
+            :func:`supercourse.train` does; the blocks, their streams and so
+            the results do not depend on it.
 
     Attributes:
-        x: the batch drawn by the last call, ``(n_instances, batch, n_features)``
-            (a view: copy it to keep it past the next call).
+        x: the batch drawn by the last call, ``(n_instances, batch, n_features)``.
     """
 
     def __init__(
@@ -279,6 +270,7 @@ class ToyModelStep:
         *,
         gram: bool | None = None,
         numpy_rng: bool | None = None,
+        workers: int = 1,
     ) -> None:
         self.model = model
         self.generator = generator
@@ -293,6 +285,9 @@ class ToyModelStep:
         self.numpy_rng = usable if numpy_rng is None else bool(numpy_rng)
         if self.numpy_rng and not usable:
             raise ValueError("numpy_rng needs a float32 or float64 model on the CPU")
+        # Blocks only matter where NumPy draws: each has its own stream.
+        self.blocks = _plan_blocks(K, n, B) if self.numpy_rng else [(0, K)]
+        self.workers = max(1, min(int(workers), len(self.blocks))) if dev.type == "cpu" else 1
 
         def buf(*shape: int) -> torch.Tensor:
             return torch.empty(*shape, device=dev, dtype=dt)
@@ -325,30 +320,22 @@ class ToyModelStep:
             self._pre = buf(K, n, B)
             self._h = buf(K, m, B)
             self._dh = buf(K, m, B)
+            self._Wa = buf(K, m, n)  # W diag(a): h = W x = (W diag(a)) z
+            self._WS = buf(K, m, n)  # W diag(s): dh = W g' = (W diag(s)) g
             self._gW1 = buf(K, m, n)  # h g^T
             self._gWz = buf(K, m, n)  # dh z^T
 
-        self._sampler = None
+        self._samplers: list[_NumpySampler] = []
         if self.numpy_rng:
             seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
             p_np = model.feature_probability.detach().to("cpu", torch.float64).numpy()
-            gen = np.random.Generator(np.random.PCG64(seed))
-            self._sampler = _NumpySampler(p_np, self.q3, B, np_dtype, gen)
-            self._z_np = self._z.numpy().reshape(-1)
+            streams = np.random.SeedSequence(seed).spawn(len(self.blocks))
+            for (k0, k1), ss in zip(self.blocks, streams):
+                gen = np.random.Generator(np.random.PCG64(ss))
+                self._samplers.append(_NumpySampler(p_np[k0:k1], self.q3[k0:k1], B, np_dtype, gen))
         self._drawn = False
         model.W.grad = torch.zeros_like(model.W)
         model.b_final.grad = torch.zeros_like(model.b_final)
-
-    def _draw(self) -> None:
-        """Fill ``z = relu(u - q)`` for the whole batch."""
-        z = self._z
-        if self._sampler is not None:
-            self._sampler.fill(z, self._z_np, threads=torch.get_num_threads() > 1)
-        else:
-            torch.rand(z.shape, generator=self.generator, out=z)
-            torch.sub(z, self.q3, out=z)
-            z.relu_()
-        self._drawn = True
 
     def __call__(self, want_loss: bool = False) -> torch.Tensor | None:
         model = self.model
@@ -358,54 +345,83 @@ class ToyModelStep:
             gW = model.W.grad = torch.zeros_like(model.W)
         if gb_out is None or gb_out.shape != b.shape:
             gb_out = model.b_final.grad = torch.zeros_like(model.b_final)
-        self._draw()
-        loss = self._gram_step(W, b, gW, want_loss) if self.gram else self._standard_step(W, b, gW, want_loss)
+        n = self.n
+        loss = torch.empty(self.K, device=self.device, dtype=W.dtype) if want_loss else None
+        if self.gram:
+            # pre = W^T W x + b = A x + b and pre - x = (A - I) x + b, both from
+            # one bmm of the stacked [A; A - I] diag(a) with z = x / a.
+            A2 = self._A2
+            torch.bmm(W.mT, W, out=self._M)
+            torch.mul(self._M, self.a_row, out=A2[:, :n])
+            torch.sub(A2[:, :n], self._diag_a, out=A2[:, n:])
+            self._b2[:, :n, 0] = b
+            self._b2[:, n:, 0] = b
+            block = self._gram_block
+        else:
+            torch.mul(W, self.a_row, out=self._Wa)
+            torch.mul(W, self.s_row, out=self._WS)
+            block = self._standard_block
+        if self.workers > 1:
+            jobs = [_pool().submit(self._blocks, block, j, W, b, loss) for j in range(1, self.workers)]
+            self._blocks(block, 0, W, b, loss)
+            for job in jobs:
+                job.result()
+        else:
+            self._blocks(block, 0, W, b, loss)
+        if self.gram:
+            # x g'^T = diag(a) (z g^T) diag(s); dL/dW = W (x g'^T + g' x^T).
+            Ms = self._M.mul_(self.a3).mul_(self.s_row)
+            torch.bmm(W, Ms + Ms.mT, out=gW)
+        else:
+            # dL/dW = h g'^T + dh x^T = (h g^T) diag(s) + (dh z^T) diag(a)
+            torch.mul(self._gWz, self.a_row, out=gW)
+            gW.addcmul_(self._gW1, self.s_row)
         torch.mul(self._gb, self.s, out=gb_out)
+        self._drawn = True
         return loss
 
-    def _loss(self, xhat: torch.Tensor) -> torch.Tensor:
-        err = xhat.addcmul_(self._z, self.neg_a3)  # x_hat - x
-        return (err.square_() * self.imp3).mean((1, 2))
+    def _blocks(self, block, first: int, W, b, loss) -> None:
+        for i in range(first, len(self.blocks), self.workers):
+            k0, k1 = self.blocks[i]
+            z = self._z[k0:k1]
+            if self._samplers:
+                self._samplers[i].fill(z, self._z[k0:k1].numpy().reshape(-1))
+            else:
+                torch.rand(z.shape, generator=self.generator, out=z)
+                torch.sub(z, self.q3[k0:k1], out=z)
+                z.relu_()
+            block(k0, k1, W, b, None if loss is None else loss[k0:k1])
 
-    def _gram_step(self, W, b, gW, want_loss: bool) -> torch.Tensor | None:
-        # pre = W^T W x + b = A x + b and pre - x = (A - I) x + b, both from one
-        # bmm of the stacked [A; A - I] diag(a) with z = x / a.
-        n, z, g, pd, A2 = self.n, self._z, self._g, self._pd, self._A2
-        torch.bmm(W.mT, W, out=self._M)
-        torch.mul(self._M, self.a_row, out=A2[:, :n])
-        torch.sub(A2[:, :n], self._diag_a, out=A2[:, n:])
-        self._b2[:, :n, 0] = b
-        self._b2[:, n:, 0] = b
-        torch.baddbmm(self._b2, A2, z, out=pd)
+    def _loss(self, xhat: torch.Tensor, k0: int, k1: int, out: torch.Tensor) -> None:
+        err = xhat.addcmul_(self._z[k0:k1], self.neg_a3[k0:k1])  # x_hat - x
+        torch.mean(err.square_().mul_(self.imp3[k0:k1]), (1, 2), out=out)
+
+    def _gram_block(self, k0: int, k1: int, W, b, loss) -> None:
+        n, z, g, pd = self.n, self._z[k0:k1], self._g[k0:k1], self._pd[k0:k1]
+        torch.baddbmm(self._b2[k0:k1], self._A2[k0:k1], z, out=pd)
         pre = pd[:, :n]
         if self.relu:
             _threshold_backward(pd[:, n:], pre, 0.0, grad_input=g)
         else:
             g.copy_(pd[:, n:])
-        loss = self._loss(pre.clamp_min(0.0) if self.relu else pre.clone()) if want_loss else None
-        torch.bmm(z, g.mT, out=self._M)
-        torch.sum(g, -1, out=self._gb)
-        # x g'^T = diag(a) (z g^T) diag(s); dL/dW = W (x g'^T + g' x^T).
-        Ms = self._M.mul_(self.a3).mul_(self.s_row)
-        torch.bmm(W, Ms + Ms.mT, out=gW)
-        return loss
+        if loss is not None:
+            self._loss(pre.clamp_min(0.0) if self.relu else pre.clone(), k0, k1, loss)
+        torch.bmm(z, g.mT, out=self._M[k0:k1])
+        torch.sum(g, -1, out=self._gb[k0:k1])
 
-    def _standard_step(self, W, b, gW, want_loss: bool) -> torch.Tensor | None:
-        z, g, pre, h, dh = self._z, self._g, self._pre, self._h, self._dh
-        torch.bmm(W * self.a_row, z, out=h)  # h = W x = (W diag(a)) z
-        torch.baddbmm(b[:, :, None], W.mT, h, out=pre)
-        torch.addcmul(pre, z, self.neg_a3, out=g)  # pre - x
+    def _standard_block(self, k0: int, k1: int, W, b, loss) -> None:
+        z, g, pre, h, dh = self._z[k0:k1], self._g[k0:k1], self._pre[k0:k1], self._h[k0:k1], self._dh[k0:k1]
+        torch.bmm(self._Wa[k0:k1], z, out=h)
+        torch.baddbmm(b[k0:k1, :, None], W[k0:k1].mT, h, out=pre)
+        torch.addcmul(pre, z, self.neg_a3[k0:k1], out=g)  # pre - x
         if self.relu:
             _threshold_backward(g, pre, 0.0, grad_input=g)
-        loss = self._loss(pre.clamp_min(0.0) if self.relu else pre.clone()) if want_loss else None
-        torch.bmm(W * self.s_row, g, out=dh)  # dh = W g' = (W diag(s)) g
-        torch.bmm(h, g.mT, out=self._gW1)
-        torch.bmm(dh, z.mT, out=self._gWz)
-        torch.sum(g, -1, out=self._gb)
-        # dL/dW = h g'^T + dh x^T = (h g^T) diag(s) + (dh z^T) diag(a)
-        torch.mul(self._gWz, self.a_row, out=gW)
-        gW.addcmul_(self._gW1, self.s_row)
-        return loss
+        if loss is not None:
+            self._loss(pre.clamp_min(0.0) if self.relu else pre.clone(), k0, k1, loss)
+        torch.bmm(self._WS[k0:k1], g, out=dh)
+        torch.bmm(h, g.mT, out=self._gW1[k0:k1])
+        torch.bmm(dh, z.mT, out=self._gWz[k0:k1])
+        torch.sum(g, -1, out=self._gb[k0:k1])
 
     @property
     def x(self) -> torch.Tensor:

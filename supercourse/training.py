@@ -215,8 +215,15 @@ def train(
         raise ValueError("model has no trainable parameters")
     lrs = [lr * schedule(step, steps) for step in range(steps)]
 
+    threads = torch.get_num_threads()
+    single_threaded = isinstance(model, ToyModel) and dev.type == "cpu" and threads > 1
     if isinstance(model, ToyModel):
-        step_fn = ToyModelStep(model, batch_size, generator)
+        # On the CPU torch runs single-threaded while training and the step
+        # spreads its blocks of instances over `threads` workers instead: one
+        # join per step rather than a parallel region (and its barrier) per
+        # small operation, which costs a scheduler time slice whenever the
+        # cores are shared.
+        step_fn = ToyModelStep(model, batch_size, generator, workers=threads if dev.type == "cpu" else 1)
         n_instances = model.n_instances
         if FusedAdamW.available(params):
             fused = FusedAdamW(params, weight_decay)
@@ -245,6 +252,8 @@ def train(
     bar_every = max(1, steps // 200)
     next_bar = 1
     row = 0
+    if single_threaded:
+        torch.set_num_threads(1)
     start = time.perf_counter()
     try:
         step = 0
@@ -264,6 +273,8 @@ def train(
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
     finally:
+        if single_threaded:
+            torch.set_num_threads(threads)
         bar.close()
     wall = time.perf_counter() - start
     for p in params:

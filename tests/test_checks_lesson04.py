@@ -271,7 +271,7 @@ def _fixed_ranges(R, P, K):
         (grid_linear, "logarithmic"),
         (grid_without_restarts, "every restart is an instance"),
         (grid_restarts_outermost, "restarts are outermost"),
-        (grid_importance_on_feature_0, "on feature 0"),
+        (grid_importance_on_feature_0, "on index 0"),
         (grid_loops_swapped, "swapped"),
         (grid_ignores_the_ranges, "evenly spaced in log"),
     ],

@@ -177,7 +177,7 @@ def test_feature_dimensionality_mutants_fail(mutant, keyword):
 # --------------------------------------------------------------------------- 05.tegum_factors
 
 
-def _components(adjacent: torch.Tensor, nodes: list[int]) -> list[tuple[int, ...]]:
+def _connected(adjacent: torch.Tensor, nodes: list[int]) -> list[tuple[int, ...]]:
     seen, out = set(), []
     for start in nodes:
         if start in seen:
@@ -202,7 +202,7 @@ def _factors_with(W, norm_threshold, overlap, cos_fn=None, keep=None):
         nodes = [i for i in range(w.shape[1]) if (keep(norms[i]) if keep else norms[i] > norm_threshold)]
         d = w / norms.clamp_min(1e-12)
         cos = (d.T @ d) if cos_fn is None else cos_fn(w, d)
-        out.append(_components(cos.abs() > overlap, nodes))
+        out.append(_connected(cos.abs() > overlap, nodes))
     return out
 
 
@@ -212,7 +212,7 @@ def factors_without_abs(W, norm_threshold=0.5, overlap=0.1):
         norms = w.norm(dim=0)
         nodes = [i for i in range(w.shape[1]) if norms[i] > norm_threshold]
         d = w / norms.clamp_min(1e-12)
-        out.append(_components((d.T @ d) > overlap, nodes))
+        out.append(_connected((d.T @ d) > overlap, nodes))
     return out
 
 

@@ -339,13 +339,13 @@ def test_importance_on_the_extra_feature(submission):
     if not _same(imp, want):
         hint = ""
         if _same(imp.flip(-1), want):
-            hint = " The relative importance is on feature 0: feature 0 has importance 1, the extra feature (index 1) gets r."
+            hint = " The relative importance is on index 0: feature 1 (index 0) has importance 1, the extra feature (index 1) gets r."
         elif _same(imp[:, 0], want[:, 0]):
             hint = _order_hint(imp[:, 1], R, P, K, 1, want[:, 1])
         expect(
             False,
             "Importance: instance (i * P + j) * K + k should have importance [1, r_i]; for the first instances "
-            f"expected {_fmt(want[:6, 1])} on feature 1, got {_fmt(imp[:6].flatten())} (rows [feature 0, feature 1]).{hint}",
+            f"expected {_fmt(want[:6, 1])} on index 1, got {_fmt(imp[:6].flatten())} (rows [index 0, index 1]).{hint}",
         )
 
 
@@ -413,7 +413,7 @@ def _classify_hint(W: torch.Tensor, got: torch.Tensor, want: torch.Tensor) -> st
                 "(antipodal) needs opposite signs, otherwise the label is 0.")
     swapped = theory.classify_n2m1(W.flip(-1))
     if torch.equal(got.long(), swapped):
-        return " You classified feature 0 as the extra feature: the extra feature is index 1 (W[:, 0, 1])."
+        return " You treated index 0 as the extra feature: the extra feature is index 1 (W[:, 0, 1])."
     return ""
 
 
@@ -510,6 +510,14 @@ def _agg_hint(got, labels, losses, drop_worst) -> str:
     return ""
 
 
+def _first_difference(got: torch.Tensor, want: torch.Tensor) -> tuple[int, int]:
+    bad = ((got - want).abs() > 1e-6).any(dim=-1)
+    if not bad.any():
+        return 0, 0
+    i, j = torch.nonzero(bad)[0].tolist()
+    return i, j
+
+
 def _agg_case(seed: int, R: int, P: int, K: int, skew: bool):
     gen = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 3, (R, P, K), generator=gen)
@@ -527,11 +535,12 @@ def test_fractions_of_phases(submission):
     got = _aggregate(submission, labels, losses, 0, "Fractions")
     want = phase.aggregate_restarts(labels, losses, 0)
     if not _same(got, want):
+        i, j = _first_difference(got, want)
         expect(
             False,
             "Fractions: with drop_worst=0, entry [i, j, c] is the fraction of point (i, j)'s restarts in phase c; at "
-            f"point (0, 0) with labels {labels[0, 0].tolist()} expected {_fmt(want[0, 0], 3)}, got {_fmt(got[0, 0], 3)}."
-            + _agg_hint(got, labels, losses, 0),
+            f"point ({i}, {j}) with labels {labels[i, j].tolist()} expected {_fmt(want[i, j], 3)}, got "
+            f"{_fmt(got[i, j], 3)}." + _agg_hint(got, labels, losses, 0),
         )
 
 
@@ -541,11 +550,12 @@ def test_drops_the_worst(submission):
     got = _aggregate(submission, labels, losses, 1, "Drop the worst")
     want = phase.aggregate_restarts(labels, losses, 1)
     if not _same(got, want):
+        i, j = _first_difference(got, want)
         expect(
             False,
             "Drop the worst: with drop_worst=1 the restart with the highest loss is discarded and the other 9 "
-            f"counted; at point (0, 0) (labels {labels[0, 0].tolist()}, losses {_fmt(losses[0, 0], 2)}) expected "
-            f"{_fmt(want[0, 0], 3)}, got {_fmt(got[0, 0], 3)}." + _agg_hint(got, labels, losses, 1),
+            f"counted; at point ({i}, {j}) (labels {labels[i, j].tolist()}, losses {_fmt(losses[i, j], 2)}) expected "
+            f"{_fmt(want[i, j], 3)}, got {_fmt(got[i, j], 3)}." + _agg_hint(got, labels, losses, 1),
         )
 
 
@@ -556,11 +566,12 @@ def test_keep_only_the_best(submission):
         got = _aggregate(submission, labels, losses, drop, "Keep the best")
         want = phase.aggregate_restarts(labels, losses, drop)
         if not _same(got, want):
+            i, j = _first_difference(got, want)
             expect(
                 False,
                 f"Keep the best: with drop_worst={drop} of 6, the {6 - drop} lowest-loss restarts are kept; at point "
-                f"(0, 0) (labels {labels[0, 0].tolist()}, losses {_fmt(losses[0, 0], 2)}) expected "
-                f"{_fmt(want[0, 0], 3)}, got {_fmt(got[0, 0], 3)}." + _agg_hint(got, labels, losses, drop),
+                f"({i}, {j}) (labels {labels[i, j].tolist()}, losses {_fmt(losses[i, j], 2)}) expected "
+                f"{_fmt(want[i, j], 3)}, got {_fmt(got[i, j], 3)}." + _agg_hint(got, labels, losses, drop),
             )
 
 

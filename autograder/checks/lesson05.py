@@ -195,6 +195,21 @@ def test_dimensions_per_feature_shape(submission):
     expect(torch.equal(W, before), "dimensions_per_feature must not modify W in place.")
 
 
+def _dstar_hint(got: torch.Tensor, W: torch.Tensor) -> str:
+    """Name the mistake behind a wrong D*, when it is one of the usual ones."""
+    m, n = W.shape[1], W.shape[2]
+    frob_sq = W.square().sum(dim=(1, 2))
+    if torch.allclose(got, frob_sq / m, rtol=1e-3):
+        return " You computed ||W||_F^2 / m, features per dimension: D* is its inverse, m / ||W||_F^2."
+    if torch.allclose(got, m / frob_sq.sqrt(), rtol=1e-3):
+        return " You divided by ||W||_F: divide by its square, ||W||_F^2, the sum of the squared entries."
+    if torch.allclose(got, n / frob_sq, rtol=1e-3):
+        return " You used n (n_features) in the numerator: D* divides m (n_hidden, dim 1 of W) by ||W||_F^2."
+    if torch.allclose(got, m / (frob_sq / (m * n)), rtol=1e-3):
+        return " You divided by the mean of the squared entries: ||W||_F^2 is their sum."
+    return ""
+
+
 @prop("dimensions_per_feature", points=1)
 def test_dimensions_per_feature_of_known_geometries(submission):
     W, cases = _known_geometries()
@@ -202,16 +217,9 @@ def test_dimensions_per_feature_of_known_geometries(submission):
     want = torch.tensor([5 / w.shape[1] for w in cases.values()])
     got = _tensor_out(call(submission, W, what="dimensions_per_feature"), (len(cases),), "dimensions_per_feature",
                       "(n_instances,)")
-    if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
-        hint = ""
-        if torch.allclose(got, 1 / want, rtol=1e-3):
-            hint = " You computed ||W||_F^2 / m, features per dimension: D* is its inverse, m / ||W||_F^2."
-        elif torch.allclose(got, want.sqrt(), rtol=1e-3):
-            hint = " Your values are the square roots: divide by the *squared* Frobenius norm."
-        elif torch.allclose(got, torch.ones_like(want), rtol=1e-3):
-            hint = " Divide m (n_hidden, dim 1 of W) by ||W||_F^2, the sum of squares over hidden dims and features."
-        expect(False, "Known geometries (unit features, every dimension used: " + "; ".join(cases) + "): "
-               f"D* should be m / n = {_fmt(want)}, got {_fmt(got)}.{hint}")
+    expect(torch.allclose(got, want, rtol=1e-4, atol=1e-5),
+           "Known geometries (unit features, every dimension used: " + "; ".join(cases) + "): "
+           f"D* should be m / n = {_fmt(want)}, got {_fmt(got)}.{_dstar_hint(got, W)}")
 
 
 @prop("dimensions_per_feature", points=1)
@@ -221,13 +229,9 @@ def test_dimensions_per_feature_matches_reference(submission):
     want = metrics.dimensions_per_feature(W)
     got = _tensor_out(call(submission, W, what="dimensions_per_feature"), (4,), "dimensions_per_feature",
                       "(n_instances,)")
-    hint = ""
-    if torch.allclose(got, W.shape[2] / W.square().sum(dim=(1, 2)), rtol=1e-3):
-        hint = " You used n (n_features) in the numerator: D* divides m (n_hidden, dim 1 of W) by ||W||_F^2."
-    elif torch.allclose(got, torch.full_like(got, W.shape[1] * W.shape[0] / W.square().sum().item()), rtol=1e-3):
-        hint = " Every instance got the same value: take the norm of each instance's W[k] separately."
     expect(torch.allclose(got, want, rtol=1e-4, atol=1e-6),
-           f"On random W of shape {tuple(W.shape)} with varied norms, D* should be {_fmt(want)}, got {_fmt(got)}.{hint}")
+           f"On random W of shape {tuple(W.shape)} with varied norms, D* should be {_fmt(want)}, got {_fmt(got)}."
+           f"{_dstar_hint(got, W)}")
 
 
 # --------------------------------------------------------------------------- 05.feature_dimensionality
@@ -253,7 +257,8 @@ def test_feature_dimensionality_of_polytopes(submission):
         cols = w.shape[1]
         if not torch.allclose(got[k, :cols], want[k, :cols], rtol=1e-4, atol=1e-5):
             hint = ""
-            if (got[k, :cols] > 1.01).any() or not torch.isfinite(got[k, :cols]).all():
+            g, w = got[k, :cols], want[k, :cols]
+            if (g > 1.01).any() or not torch.isfinite(g).all() or ((g.abs() < 1e-6) & (w > 0.9)).all():
                 hint = (" Values above 1 (or inf) mean the denominator misses the feature itself: the sum over j "
                         "includes j = i, which contributes ||W_i||^2.")
             expect(False, f"For {name} (unit features, turned by a rotation), D_i should be {_fmt(want[k, :cols])} "
@@ -299,6 +304,8 @@ def test_feature_dimensionality_matches_reference(submission):
         hint = " You normalised both features (cosines): only W_i is normalised, W_j keeps its length."
     elif torch.allclose(got, norms / (G.square().sum(-1) / norms.square()), rtol=1e-3):
         hint = " The numerator is ||W_i||^2, the squared norm."
+    elif torch.allclose(got, norms.square() / (G.square().sum(-1) / norms.square() - norms.square()), rtol=1e-3):
+        hint = " The sum over j includes j = i: feature i's own ||W_i||^2 belongs in the denominator."
     expect(False, f"On random W with norms from 0.1 to 1.5, D_i should be {_fmt(want[0])}... (instance 0), got "
            f"{_fmt(got[0])}.{hint}")
 

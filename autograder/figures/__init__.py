@@ -18,6 +18,7 @@ FIGURE_MAKERS: dict[str, str] = {
     "02-training-many-models": "autograder.figures.lesson02",
     "03-measuring-superposition": "autograder.figures.lesson03",
     "04-phase-change": "autograder.figures.lesson04",
+    "05-geometry": "autograder.figures.lesson05",
 }
 """``{lesson slug: module}``; each module defines ``make(out_dir: Path) -> list[Path]``."""
 

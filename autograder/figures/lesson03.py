@@ -9,7 +9,7 @@
 
 The models are the lesson's, at its CPU default: :mod:`~supercourse.experiments.basic_results`
 with the paper's recipe (10,000 steps) and :mod:`~supercourse.experiments.large_sweep`
-with :data:`~supercourse.experiments.large_sweep.CPU_STEPS`. About two minutes on 2 CPU cores.
+with :data:`~supercourse.experiments.large_sweep.CPU_STEPS` at ``CPU_LR``. About two minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ DPI = 150
 def train_sweeps(small_steps: int = SMALL_STEPS, large_steps: int = LARGE_STEPS) -> dict[str, supercourse.ToyModel]:
     """The lesson's four trained models, on the CPU: ``small_linear``, ``small_relu``, ``large_linear``, ``large_relu``."""
     models = {}
-    for size, experiment, steps in (("small", basic_results, small_steps), ("large", large_sweep, large_steps)):
+    runs = (("small", basic_results, small_steps, 1e-3), ("large", large_sweep, large_steps, large_sweep.CPU_LR))
+    for size, experiment, steps, lr in runs:
         for activation in ("linear", "relu"):
             model = experiment.make_model(activation, seed=experiment.DEFAULT_SEED)
-            supercourse.train(model, steps=steps, seed=experiment.DEFAULT_SEED, device="cpu", progress=False)
+            supercourse.train(model, steps=steps, lr=lr, seed=experiment.DEFAULT_SEED, device="cpu", progress=False)
             models[f"{size}_{activation}"] = model
     return models
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import basic_results, intro, large_sweep, phase_change
+from . import basic_results, geometry, intro, large_sweep, pentagon, phase_change
 from ._common import ExperimentResult, SummaryRow, best_of_restarts, summarize, summary_table
 
 __all__ = ["EXPERIMENTS", "get", "ExperimentResult", "SummaryRow", "summarize", "summary_table", "best_of_restarts"]
@@ -30,6 +30,8 @@ EXPERIMENTS: dict[str, ModuleType] = {
     basic_results.NAME: basic_results,
     large_sweep.NAME: large_sweep,
     phase_change.NAME: phase_change,
+    geometry.NAME: geometry,
+    pentagon.NAME: pentagon,
 }
 """Registry key (as typed after ``supercourse reproduce``) -> experiment module."""
 

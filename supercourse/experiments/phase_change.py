@@ -98,13 +98,15 @@ def _table(results: dict[str, phase.EmpiricalPhaseDiagram], steps: int, batch_si
     from rich.table import Table
 
     table = Table(
-        title=f"{NAME}: trained phase diagrams vs theory ({steps} steps, batch {batch_size}, "
+        title=f"{NAME}: agreement with the theory ({steps} steps, batch {batch_size}, "
         f"{N_RESTARTS} restarts per point, worst {DROP_WORST} dropped)",
         title_justify="left",
         header_style="bold",
+        caption="'far': more than 0.3 decades from the triple point; 'misses on boundary': the best restart's "
+        "disagreements within 0.1 decades of a theoretical boundary",
     )
-    for col in ("model", "grid", "agreement: paper's average", "agreement: best restart",
-                "best, > 0.3 decades from triple point", "disagreements within 0.1 decades of the boundary"):
+    for col in ("model", "points x restarts", "paper's average", "best restart", "best, far from triple pt",
+                "misses on boundary"):
         table.add_column(col, justify="right")
     for name, res in results.items():
         R, P, K = res.grid.shape
