@@ -225,6 +225,37 @@ def _rss_bytes(field: str) -> int | None:
     return None
 
 
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def _return_freed_memory() -> None:
+    """Make glibc give freed memory back, so that RSS tracks what a run holds.
+
+    glibc raises its mmap threshold as large blocks are freed and keeps freed
+    heap memory, so a second run reuses pages the first one touched and shows
+    no rise in RSS. A fixed 1 MiB threshold (mallopt M_MMAP_THRESHOLD) maps
+    every large tensor afresh and unmaps it when freed; malloc_trim returns the
+    rest.
+    """
+    if _LIBC is not None:
+        try:
+            _LIBC.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+            _LIBC.malloc_trim(0)
+        except (AttributeError, OSError):  # pragma: no cover - not glibc
+            pass
+
+
 class _PeakMemory:
     """Peak memory a run adds: CUDA allocator peak, or CPU peak RSS over the RSS before."""
 
@@ -233,6 +264,8 @@ class _PeakMemory:
         self.method = ""
 
     def __enter__(self) -> "_PeakMemory":
+        if self.device.type != "cuda":
+            _return_freed_memory()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -306,9 +339,13 @@ def measure(
         elapsed = _timed(lambda t=t, warm=warm: fns[t](models[t], warm), device)
         if fixed_steps and t in fixed_steps:
             steps[t] = fixed_steps[t]
-        else:
-            per_step = elapsed / warm
-            steps[t] = int(min(max_steps, max(min_steps, budget_s / max(per_step, 1e-7))))
+            continue
+        # The warm-up pays one-off costs; calibrate on a run of about a tenth of the budget.
+        n_cal = int(min(max_steps, max(1, 0.1 * budget_s * warm / max(elapsed, 1e-7))))
+        if n_cal > warm:
+            elapsed, warm = _timed(lambda t=t, n=n_cal: fns[t](models[t], n), device), n_cal
+        per_step = elapsed / warm
+        steps[t] = int(min(max_steps, max(min_steps, budget_s / max(per_step, 1e-7))))
     per_round: dict[str, list[float]] = {t: [] for t in trainers}
     walls: dict[str, list[float]] = {t: [] for t in trainers}
     peaks: dict[str, int] = {}

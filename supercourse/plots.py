@@ -682,12 +682,21 @@ def _sparsity_axis(name: str, densities: object, n_instances: int) -> torch.Tens
     return 1.0 / d
 
 
-def _sparsity_xaxis(ax: "Axes", x: torch.Tensor) -> None:
-    from matplotlib.ticker import FuncFormatter
+def _log_xticks(ax: "Axes", lo: float, hi: float) -> None:
+    """Round-number ticks (1, 2, 5, 10 ... or 1, 1.5, 2, 3 ... on short ranges) labelled plainly, on a log x axis."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+    steps = (1, 1.5, 2, 3, 4, 5, 6, 8) if hi / lo < 10 else (1, 2, 5)
+    nice = [v * 10.0**e for e in range(-4, 5) for v in steps]
+    ax.xaxis.set_major_locator(FixedLocator([v for v in nice if lo * 0.99 <= v <= hi * 1.01]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _sparsity_xaxis(ax: "Axes", x: torch.Tensor) -> None:
     ax.set_xscale("log")
     ax.set_xlim(x.min().item() / 1.15, x.max().item() * 1.15)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    _log_xticks(ax, x.min().item(), x.max().item())
     ax.set_xlabel("1 / (1 - S)   (sparser →)")
 
 
@@ -867,14 +876,12 @@ def pentagon_study(
             ax.scatter(xs, ys, color=color, marker=marker, s=24, lw=1 if marker == "x" else 0, alpha=0.8, label=name)
     ax.plot(r.numpy(), [0.0] * n_r, color="0.2", lw=0.8, label="kept (lowest loss)")
     if transition is not None:
-        ax.axvline(transition, color="0.3", ls="--", lw=1.0, label=f"transition ≈ ×{transition:.2g}")
+        ax.axvline(transition, color="0.3", ls="--", lw=1.0, label=f"transition ≈ ×{transition:.2f}")
     branch = [y for name in ("pentagon", "two digons") for y in groups[name][1]]
     top = min(40.0, 1.15 * max(branch)) if branch and max(branch) > 0 else 10.0
     ax.set_ylim(-0.05 * top, top)
     ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    _log_xticks(ax, r.min().item(), r.max().item())
     ax.set_xlabel("how many times sparser feature 0 is than the others")
     ax.set_ylabel("loss above the best (%)")
     ax.set_title("every restart's expected loss; worse arrangements may lie above the frame", fontsize=9)

@@ -317,8 +317,12 @@ def test_partial_credit_is_partial():
 def test_checks_leave_torch_as_they_found_it():
     import torch
 
-    before = (torch.cuda.is_available, torch.backends.mps.is_available, torch.cuda.synchronize, torch.get_num_threads())
+    def state():
+        return (torch.cuda.is_available, torch.cuda.device_count, torch.cuda.synchronize,
+                torch.backends.mps.is_available, torch.get_num_threads())
+
+    before, rng = state(), torch.random.get_rng_state()
     for name in EXERCISES:
         _verdict(name, solution_namespace(LESSON)[name])
-    after = (torch.cuda.is_available, torch.backends.mps.is_available, torch.cuda.synchronize, torch.get_num_threads())
-    assert before == after
+    assert state() == before
+    assert torch.equal(torch.random.get_rng_state(), rng), "a check changed the learner's global random state"

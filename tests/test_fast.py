@@ -101,11 +101,12 @@ def test_fast_gradient_equals_autograd(activation, dtype, rtol, atol):
         ((3, 7, 3, 128), dict(gram=False)),
         ((2, 2, 1, 512), dict(gram=None)),  # the n=2, m=1 phase-diagram shape
         ((3, 7, 3, 128), dict(numpy_rng=False)),
-        ((8, 20, 5, 4096), dict(tiled=True)),  # one instance per tile
-        ((4, 64, 4, 4096), dict(tiled=True)),  # instance and batch split into tiles
-        ((8, 20, 5, 4096), dict(tiled=True, gram=True)),
+        # large problems are processed a block of instances at a time (and in parallel with workers)
+        ((8, 20, 5, 4096), dict()),
+        ((4, 64, 4, 4096), dict(gram=True)),
+        ((8, 20, 5, 4096), dict(workers=2)),
     ],
-    ids=["gram", "standard", "n2m1", "torch-rng", "tiled", "tiled-batch-split", "tiled-gram"],
+    ids=["gram", "standard", "n2m1", "torch-rng", "large", "large-gram", "large-workers"],
 )
 def test_every_code_path_matches_autograd(activation, shape, knobs):
     K, n, m, B = shape
@@ -144,8 +145,8 @@ def test_grads_reallocated_if_cleared():
 
 @pytest.mark.parametrize(
     "knobs, n, B, steps",
-    [(dict(), 10, 2048, 20), (dict(numpy_rng=False), 10, 2048, 20), (dict(tiled=True), 20, 4096, 6)],
-    ids=["default", "torch-rng", "tiled"],
+    [(dict(), 10, 2048, 20), (dict(numpy_rng=False), 10, 2048, 20), (dict(), 20, 4096, 6), (dict(workers=2), 20, 4096, 6)],
+    ids=["default", "torch-rng", "large", "large-workers"],
 )
 def test_step_draws_the_models_distribution(knobs, n, B, steps):
     """Density per (instance, feature), uniform magnitudes in [0, 1), Binomial counts, uniform positions.

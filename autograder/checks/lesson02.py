@@ -60,13 +60,14 @@ EXERCISES = {
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Run each property on one CPU thread: the check's tensors are tiny, and on a busy machine
-    extra threads only wait for each other (restored afterwards)."""
+def _one_thread_and_own_rng():
+    """Run each property on one CPU thread (the check's tensors are tiny, and on a busy machine
+    extra threads only wait for each other), with torch's global random state restored afterwards."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with torch.random.fork_rng(devices=[]):
+            yield
     finally:
         torch.set_num_threads(n)
 
@@ -440,7 +441,6 @@ def test_returns_the_per_instance_loss_history(submission):
 
 @prop("train", points=1)
 def test_loss_falls(submission):
-    torch.manual_seed(0)
     model = ToyModel(5, 2, n_instances=3, feature_probability=torch.tensor([1.0, 0.3, 0.1]),
                      importance=0.9 ** torch.arange(5, dtype=torch.float32), seed=1)
     fixed = torch.Generator().manual_seed(123)
@@ -604,6 +604,7 @@ def test_runs_on_the_device_it_is_given(submission, monkeypatch):
     # Pretend a CUDA GPU is present: code that ignores `device` (or hard-codes "cuda") then tries to use it.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *args, **kwargs: None)
     for device in ("cpu", torch.device("cpu")):
         model = _small_model(script_seed=None)
         try:

@@ -159,10 +159,13 @@ def test_norms_values(submission):
             hint = " That is the L1 norm (sum of absolute values): ||W_i|| is the Euclidean length."
         elif close(got, W.norm(dim=2).double(), rtol=1e-5, atol=1e-6):
             hint = " Those are the lengths of W's rows (hidden dimensions): feature i is the column W[k, :, i], so reduce over dim 1."
+        k = 0
+        if got.shape == want.shape:
+            k = int(torch.nonzero((~torch.isclose(got, want.double(), rtol=1e-5, atol=1e-6)).any(dim=1))[0])
         expect(
             False,
             f"Norms: for W of shape {tuple(W.shape)}, feature_norms(W)[k, i] should be the length of column W[k, :, i]; "
-            f"expected instance 0 = {_fmt(want[0])}, got {_fmt(got[0]) if got.dim() > 1 else describe(out)}.{hint}",
+            f"expected instance {k} = {_fmt(want[k])}, got {_fmt(got[k]) if got.dim() > 1 else describe(out)}.{hint}",
         )
 
 
@@ -218,10 +221,8 @@ def _check_superposition(submission, W: torch.Tensor, what: str, focus: torch.Te
         )
     if torch.allclose(got, want, rtol=1e-4, atol=1e-5):
         return
-    where = focus if focus is not None else torch.ones_like(want, dtype=torch.bool)
-    bad = ((got - want).abs() > 1e-4 + 1e-4 * want.abs()) & where
-    if not bad.any():
-        bad = (got - want).abs() > 1e-4 + 1e-4 * want.abs()
+    wrong = ~torch.isclose(got, want, rtol=1e-4, atol=1e-5)
+    bad = wrong & focus if focus is not None and (wrong & focus).any() else wrong
     k, i = torch.nonzero(bad)[0].tolist()
     expect(
         False,

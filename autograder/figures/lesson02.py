@@ -33,7 +33,7 @@ __all__ = ["make", "THROUGHPUT_INSTANCES", "THROUGHPUT_STEPS", "SWEEP_STEPS", "S
 THROUGHPUT_INSTANCES = (1, 4, 16, 64, 256)
 THROUGHPUT_STEPS = 10
 WARMUP_STEPS = 2
-REPEATS = 3
+REPEATS = 5
 SWEEP_STEPS = 3_000
 SWEEP_LR = 1e-2
 SWEEP_SCHEDULE = "cosine"
@@ -152,7 +152,7 @@ def make(out_dir: Path) -> list[Path]:
 
     threads = torch.get_num_threads()
     path = out_dir / "throughput.png"
-    fig = throughput_figure(throughput_rates(), title=f"n=20, m=5, batch 1024, on cpu ({threads} threads)")
+    fig = throughput_figure(throughput_rates(), title=f"n=20, m=5, batch 1024, on cpu ({threads} thread{'s' if threads != 1 else ''})")
     fig.savefig(path, dpi=DPI, facecolor="white")
     written.append(path)
 
