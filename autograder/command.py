@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -49,7 +50,8 @@ def _check(args: argparse.Namespace) -> int:
         report = check_notebook(args.notebook, cell_timeout=args.timeout or CELL_TIMEOUT)
     except (FileNotFoundError, KeyError) as err:
         raise ValueError(str(err).strip("'\"")) from err
-    console = Console(soft_wrap=False)
+    # Logs and pipes get a wide table, so messages are not folded mid-phrase.
+    console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

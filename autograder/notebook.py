@@ -112,6 +112,8 @@ def check_notebook(path: str | Path, cell_timeout: int = CELL_TIMEOUT, lesson: s
             kernel_name=KERNEL,
             allow_errors=True,
             interrupt_on_timeout=True,
+            # The kernel's own start-up chatter (e.g. its TCP warning) is not the learner's output.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             resources={"metadata": {"path": str(path.parent.resolve())}},
         )
         saved = os.environ.get("SUPERCOURSE_GRADING")

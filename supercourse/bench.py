@@ -410,6 +410,7 @@ def run_benchmark(
     budget = budget_s if budget_s is not None else (0.0 if quick else 2.0)
     n_rounds = rounds if rounds is not None else (1 if quick else 3)
     results = []
+    load_before = _loadavg()
     started = time.perf_counter()
     for name in names:
         w = WORKLOADS[name]
@@ -455,9 +456,18 @@ def run_benchmark(
         "results": results,
         **extra,
         "total_s": time.perf_counter() - started,
+        "loadavg_before": load_before,
+        "loadavg_after": _loadavg(),
     }
     out["targets"] = [] if quick else check_targets(out)
     return out
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        return None
 
 
 def _device_name(dev: torch.device) -> str:
@@ -535,6 +545,13 @@ def print_table(out: dict, console=None) -> None:
             f"{_mib(b['peak_mem_bytes']) if b else '-'}/{_mib(f['peak_mem_bytes'])}",
         )
     console.print(table)
+    cores = out.get("cpu_count") or 1
+    loads = [x[0] for x in (out.get("loadavg_before"), out.get("loadavg_after")) if x]
+    if loads and max(loads) > cores:
+        console.print(
+            f"[yellow]warning: the machine was busy (load average up to {max(loads):.1f} on {cores} cores): "
+            "timings, and the speed-ups most of all, are unreliable[/]"
+        )
     names = sorted({r["workload"] for r in out["results"]})
     console.print("  ".join(f"{n}: {WORKLOADS[n].describe()}" for n in names), style="dim")
     if "w3_10k_steps_s" in out:

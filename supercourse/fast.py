@@ -16,10 +16,13 @@ without any of that:
   geometric gaps between active entries along each feature's row of the batch,
   a fresh magnitude for each (:class:`_NumpySampler`).
 * **NumPy's PCG64 on the CPU**, about 1.5x faster per number than torch's CPU
-  generator, seeded from the torch generator (seeded runs stay deterministic);
-  a large dense part is drawn by several threads from streams fixed by the
-  shapes, never by the thread count. Other devices use ``torch.rand`` with
-  the given generator.
+  generator, seeded from the torch generator (seeded runs stay deterministic).
+  Other devices use ``torch.rand`` with the given generator.
+* **Blocks of instances** of about ``BLOCK_ENTRIES`` batch entries each, with
+  their own streams (fixed by the shapes, never by the thread count), so that
+  :func:`supercourse.train` can run torch single-threaded and spread the blocks
+  over worker threads: one join per step instead of a parallel region per
+  small operation.
 * **The gradient of the tied model is written out by hand** (below), into
   preallocated buffers: no autograd graph, no per-step allocation.
 * **Two exact formulations**, chosen by shape. For ``n`` comparable to ``m``

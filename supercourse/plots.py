@@ -19,6 +19,11 @@ for the paper's "1-S = 0.03" headings.
 * :func:`feature_directions_2d` each feature's column as an arrow in the plane (``m = 2``).
 * :func:`training_curves` per-instance loss against step.
 * :func:`represented_by_density` features represented (per dimension) against ``1 / (1 - S)``.
+* :func:`dimensions_per_feature_curve` ``D* = m / ||W||_F^2`` against ``1 / (1 - S)``.
+* :func:`feature_dimensionality_scatter` every feature's dimensionality, with the polytope lines.
+* :func:`pentagon_study` five features in two dimensions as one gets sparser: pentagon, then two digons.
+* :func:`phase_diagrams` phase diagrams side by side (theory, trained): what the extra feature does
+  at each (density, relative importance), on log axes, with the triple point.
 """
 
 from __future__ import annotations

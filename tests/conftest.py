@@ -1,12 +1,22 @@
-"""Shared pytest configuration: skip ``@pytest.mark.cuda`` tests on machines without a GPU.
+"""Shared pytest configuration: one torch thread per test process; skip ``@pytest.mark.cuda`` tests without a GPU.
 
 The ``cuda`` and ``slow`` markers are declared in ``pyproject.toml``.
 """
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
+
+# The suite runs under pytest-xdist, one worker per core, and starts notebook
+# kernels: one intra-op thread each keeps the cores from being oversubscribed
+# (tiny models slow down tens of times when torch's threads contend).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

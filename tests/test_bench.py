@@ -92,25 +92,31 @@ def test_baseline_is_the_plain_loop():
     assert m.W.grad is not None
 
 
-# W1 trained by both trainers from the same init, 3000 steps at lr 1e-2: a few
-# seconds for the fast trainer and well under half a minute for the baseline on
-# 2 quiet cores. The two draw different data, so only statistics can agree.
-W1_STEPS, W1_LR = 3000, 1e-2
+# W1 trained by both trainers from the same init and seed: 6000 steps at lr 2e-3
+# (the paper's recipe is 10,000 at 1e-3), about 15 s on a quiet CPU. The two
+# trainers draw different data, so they can only agree statistically.
+W1_STEPS, W1_LR, W1_SEED = 6000, 2e-3, 1
 DENSE_ENOUGH = 0.03
-"""Instances at this density or more settle on one geometry within W1_STEPS. The
-sparser ones (1%, 0.3%, 0.1%) keep moving for much longer and vary from seed to
-seed with a single trainer (the paper reports 11-12, 12-13 and 13-15 features)."""
-LOSS_RTOL_DENSE = 0.03
+"""Instances of at least this density (1, 0.3, 0.1, 0.03) settle on one geometry:
+5, 7, 10 and 10 features represented, 0, 2, 5 and 5 antipodal pairs, whichever
+the trainer and the seed. The sparser ones (1%, 0.3%, 0.1%) vary from seed to
+seed even with one trainer: the paper reports 11-12, 12-13 and 13-15 features."""
+LOSS_RTOL_DENSE = 0.02
 LOSS_RTOL_SPARSE = 0.5
-N_REPRESENTED_TOL_SPARSE = 2
+N_REPRESENTED_TOL_SPARSE = 3
 
 
 @pytest.fixture(scope="module")
 def w1_pair():
     base = bench.make_model("W1", seed=0)
     slow, quick = copy.deepcopy(base), copy.deepcopy(base)
-    bench.baseline_train(slow, W1_STEPS, lr=W1_LR, seed=1)
-    supercourse.train(quick, steps=W1_STEPS, lr=W1_LR, seed=1, progress=False, device="cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what is learned does not depend on it; a shared machine runs it faster
+    try:
+        bench.baseline_train(slow, W1_STEPS, lr=W1_LR, seed=W1_SEED)
+    finally:
+        torch.set_num_threads(threads)
+    supercourse.train(quick, steps=W1_STEPS, lr=W1_LR, seed=W1_SEED, progress=False, device="cpu")
     x = base.generate_batch(100_000, generator=torch.Generator().manual_seed(123))
     with torch.no_grad():
         losses = (slow.per_instance_loss(x, slow(x)), quick.per_instance_loss(x, quick(x)))
@@ -137,7 +143,7 @@ def test_fast_and_baseline_learn_the_same_geometry_on_w1(w1_pair):
         else:
             assert abs(int(n_fast[k]) - int(n_slow[k])) <= N_REPRESENTED_TOL_SPARSE, (k, n_slow, n_fast)
     # and superposition did happen: the ReLU model packs more than m = 5 features when sparse
-    assert n_fast[3] > 5 and len(pairs_fast[2]) > 0
+    assert n_fast.tolist()[:4] == [5, 7, 10, 10] and [len(p) for p in pairs_fast[:4]] == [0, 2, 5, 5]
 
 
 def _train_w(seed: int, model: ToyModel, steps: int = 30):

@@ -2,7 +2,7 @@
 
 ``step.x`` holds the batch the last call trained on, laid out
 ``(n_instances, batch, n_features)``. The step has several code paths (the
-"Gram" and the standard formulation, CPU tiling, a NumPy sampler that draws
+"Gram" and the standard formulation, blocks of instances (in turn or in parallel), a NumPy sampler that draws
 only the active entries of very sparse features); every one is checked
 against autograd on the batch it drew, and its samples against the model's
 distribution.

@@ -18,7 +18,7 @@ def polygon(k: int, scale: float = 1.0) -> torch.Tensor:
     return scale * torch.stack([a.cos(), a.sin()])[None]
 
 
-def stack(*cols, m: int | None = None) -> torch.Tensor:
+def stack(*cols) -> torch.Tensor:
     """Columns (lists) -> ``W: (1, m, n)``."""
     W = torch.tensor(cols, dtype=torch.float64).T
     return W[None]

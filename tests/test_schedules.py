@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import supercourse
@@ -36,6 +36,7 @@ def test_cosine_endpoints_and_midpoint():
     assert lr_factor("cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)
 
 
+@settings(deadline=None)
 @given(steps=st.integers(1, 10_000), data=st.data())
 def test_factors_in_unit_interval_and_non_increasing(steps, data):
     step = data.draw(st.integers(0, steps - 1))

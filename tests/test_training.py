@@ -133,7 +133,7 @@ class Wrapped(nn.Module):
 def test_autograd_path_trains_any_module():
     m = ToyModel(5, 2, n_instances=2, seed=0)
     w0 = m.W.detach().clone()
-    h = quick(Wrapped(m), steps=200, batch_size=128, lr=1e-2, seed=0, log_every=50)
+    h = quick(Wrapped(m), steps=100, batch_size=128, lr=2e-2, seed=0, log_every=25)
     assert not torch.equal(m.W.detach(), w0)
     assert h.losses.shape == (5, 2) and h.n_instances == 2
     assert (h.losses[-1] < 0.7 * h.losses[0]).all()
@@ -143,7 +143,7 @@ def test_autograd_path_without_per_instance_loss_logs_the_total():
     m = ToyModel(5, 2, n_instances=2, seed=0)
     plain = Wrapped(m, per_instance=False)
     del plain.n_instances  # a module that says nothing about instances
-    h = quick(plain, steps=200, batch_size=128, lr=1e-2, seed=0, log_every=50)
+    h = quick(plain, steps=100, batch_size=128, lr=2e-2, seed=0, log_every=25)
     assert h.losses.shape == (5, 1) and h.n_instances == 1
     assert h.losses[-1, 0] < 0.7 * h.losses[0, 0]
 

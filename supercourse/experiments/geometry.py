@@ -13,12 +13,12 @@ dimensions. Two measurements of each trained instance:
   (triangle), 1/2 (digon), 2/5 (pentagon), 3/8 (square antiprism), and 0
   for unlearned features; :mod:`supercourse.geometry` names the shapes.
 
-Three sizes (:data:`SIZES`): ``"cpu"`` (n=60, m=6, 16 densities: about a
-minute on two cores), ``"notebook"`` (the paper's notebook: n=200, m=20, 20
-densities) and ``"paper"`` (n=400, m=30, the paper's figure; use a GPU).
-:func:`run` picks ``"paper"`` on a GPU and ``"cpu"`` otherwise. The two large
-sizes train with the paper's recipe (10,000 AdamW steps at lr 1e-3, batch
-1024); the CPU size trains a fifth of the steps at lr 3e-3 and batch 256.
+Three sizes (:data:`SIZES`), all trained with the paper's recipe (10,000
+AdamW steps at lr 1e-3, batch 1024): ``"cpu"`` (n=60, m=6, 16 densities:
+about two minutes on two cores), ``"notebook"`` (the paper's notebook: n=200,
+m=20, 20 densities: a quarter of an hour on two cores) and ``"paper"`` (n=400,
+m=30, the paper's figure; use a GPU). :func:`run` picks ``"paper"`` on a GPU
+and ``"cpu"`` otherwise.
 """
 
 from __future__ import annotations
@@ -53,42 +53,28 @@ DESCRIPTION = "uniform importance, 10x more features than dimensions: D* sticks 
 
 @dataclass(frozen=True)
 class Size:
-    """One size of the sweep and how it is trained (AdamW, weight decay 0.01, constant lr).
-
-    ``step_fraction`` scales the paper's 10,000 steps (:data:`DEFAULT_STEPS`):
-    the CPU size trains 2,000 steps at a three times larger learning rate.
-    """
+    """One size of the sweep: ``n_features`` in ``n_hidden`` dimensions, ``n_instances`` densities."""
 
     n_features: int
     n_hidden: int
     n_instances: int
-    batch_size: int = 1024
-    lr: float = 1e-3
-    step_fraction: float = 1.0
-
-    def steps_for(self, paper_steps: int) -> int:
-        """The steps this size trains for ``paper_steps`` steps of the paper's recipe."""
-        return max(1, round(paper_steps * self.step_fraction))
-
-    @property
-    def steps(self) -> int:
-        """The steps of a default run."""
-        return self.steps_for(DEFAULT_STEPS)
 
 
 MAX_SPARSITY_FACTOR = 20.0
 """Densities run from 1 down to ``1 / MAX_SPARSITY_FACTOR``, as in the paper's notebook."""
 
 DEFAULT_STEPS = 10_000
-"""The paper's recipe; each size trains ``Size.step_fraction`` of it."""
+BATCH_SIZE = 1024
+LR = 1e-3
+"""The paper's recipe (AdamW, weight decay 0.01, constant learning rate), at every size."""
 DEFAULT_SEED = 0
 
 SIZES: dict[str, Size] = {
-    "cpu": Size(n_features=60, n_hidden=6, n_instances=16, batch_size=256, lr=3e-3, step_fraction=0.2),
+    "cpu": Size(n_features=60, n_hidden=6, n_instances=16),
     "notebook": Size(n_features=200, n_hidden=20, n_instances=20),
     "paper": Size(n_features=400, n_hidden=30, n_instances=20),
 }
-"""``"cpu"``: about a minute on two CPU cores; ``"notebook"``: the paper notebook's sweep;
+"""``"cpu"``: two minutes on two CPU cores; ``"notebook"``: the paper notebook's sweep;
 ``"paper"``: the paper's figure (n=400, m=30). Densities ``20^-linspace(0, 1, n_instances)``."""
 
 N_FEATURES = SIZES["cpu"].n_features
@@ -132,17 +118,14 @@ def make_model(activation: str = "relu", seed: int | None = DEFAULT_SEED, size: 
 
 def train_sweep(
     size: str | Size = "cpu",
-    steps: int | None = None,
+    steps: int = DEFAULT_STEPS,
     device: str | torch.device | None = None,
     seed: int = DEFAULT_SEED,
     progress: bool = False,
 ) -> tuple[ToyModel, History]:
-    """Make and train the sweep of ``size`` for ``steps`` steps (default: the size's own); the model ends on the CPU."""
-    s = _size(size)
-    model = make_model(seed=seed, size=s)
-    history = train(
-        model, steps=steps or s.steps, batch_size=s.batch_size, lr=s.lr, seed=seed, device=device, progress=progress
-    )
+    """Make the sweep of ``size`` and train it with the paper's recipe; the model ends on the CPU."""
+    model = make_model(seed=seed, size=size)
+    history = train(model, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=seed, device=device, progress=progress)
     return model.cpu(), history
 
 
@@ -233,9 +216,7 @@ def run(
     """Train the sweep, print its geometry, write the figures.
 
     ``size`` defaults to ``"paper"`` on a GPU and ``"cpu"`` otherwise (see
-    :data:`SIZES`); ``steps`` counts steps of the paper's recipe, of which the
-    size trains its ``step_fraction`` (the CPU size: 2,000 of the default
-    10,000). Writes ``dimensions_per_feature.png`` and
+    :data:`SIZES`). Writes ``dimensions_per_feature.png`` and
     ``feature_dimensionality.png`` into ``out_dir`` (created if needed).
     """
     start = time.perf_counter()
@@ -245,7 +226,6 @@ def run(
         size = "paper" if dev.type == "cuda" else "cpu"
     s = _size(size)
     name = size if isinstance(size, str) else "custom"
-    steps = s.steps_for(steps)
     t0 = time.perf_counter()
     model, history = train_sweep(s, steps=steps, device=dev, seed=seed, progress=console.is_terminal)
     console.print(

@@ -53,40 +53,12 @@ RATIOS: tuple[float, ...] = tuple(torch.logspace(0, math.log10(MAX_RATIO), N_RAT
 DENSITIES: tuple[float, ...] = tuple(DENSITY / r for r in RATIOS)
 """Feature 0's density at each ratio (the other features stay at :data:`DENSITY`)."""
 DEFAULT_STEPS = 10_000
-"""The paper's recipe; each :class:`Recipe` trains its ``step_fraction`` of it."""
 DEFAULT_SEED = 0
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How the study is trained: random restarts per ratio (two warm starts come on top), AdamW settings.
-
-    ``step_fraction`` scales the paper's 10,000 steps (:data:`DEFAULT_STEPS`).
-    """
-
-    restarts: int
-    batch_size: int
-    lr: float
-    lr_schedule: str
-    step_fraction: float = 1.0
-
-    def steps_for(self, paper_steps: int) -> int:
-        """The steps this recipe trains for ``paper_steps`` steps of the paper's recipe."""
-        return max(1, round(paper_steps * self.step_fraction))
-
-    @property
-    def steps(self) -> int:
-        """The steps of a default run."""
-        return self.steps_for(DEFAULT_STEPS)
-
-
-RECIPES: dict[str, Recipe] = {
-    "cpu": Recipe(restarts=4, batch_size=256, lr=3e-3, lr_schedule="cosine", step_fraction=0.3),
-    "paper": Recipe(restarts=10, batch_size=1024, lr=1e-3, lr_schedule="constant"),
-}
-"""``"cpu"``: 3,000 steps at lr 3e-3 decayed to 0 (cosine), batch 256, 4 restarts: a minute or two on
-two cores. ``"paper"``: the paper's recipe (10,000 steps, lr 1e-3, batch 1024) with 10 restarts."""
-RESTARTS = RECIPES["cpu"].restarts
+BATCH_SIZE = 1024
+LR = 1e-3
+"""The paper's recipe (AdamW, weight decay 0.01, constant learning rate): about half a minute on two cores."""
+RESTARTS = 4
+"""Random initialisations per ratio; two more start on the pentagon and on the two digons."""
 EVAL_POINTS = 2048
 """Quasi-random points per set of active features in :func:`expected_loss`."""
 
@@ -294,34 +266,21 @@ def analyse(model: ToyModel, ratios: Sequence[float] | torch.Tensor = RATIOS, po
     )
 
 
-def _recipe(recipe: str | Recipe) -> Recipe:
-    if isinstance(recipe, Recipe):
-        return recipe
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe must be one of {', '.join(RECIPES)} (or a Recipe), got {recipe!r}")
-    return RECIPES[recipe]
-
-
 def run_study(
-    recipe: str | Recipe = "cpu",
-    steps: int | None = None,
+    steps: int = DEFAULT_STEPS,
+    restarts: int = RESTARTS,
     ratios: Sequence[float] | torch.Tensor = RATIOS,
     device: str | torch.device | None = None,
     seed: int = DEFAULT_SEED,
     progress: bool = False,
     points: int = EVAL_POINTS,
 ) -> tuple[Study, History]:
-    """Train every ratio from the recipe's random restarts and the two warm starts, then :func:`analyse`.
+    """Train every ratio from ``restarts`` random inits and the two warm starts (the paper's recipe), then :func:`analyse`.
 
-    ``steps`` (default: the recipe's) are actual training steps. Returns the
-    :class:`Study` and the training :class:`~supercourse.training.History`.
+    Returns the :class:`Study` and the training :class:`~supercourse.training.History`.
     """
-    r = _recipe(recipe)
-    model = make_model(seed=seed, restarts=r.restarts, ratios=ratios, warm_starts=True)
-    history = train(
-        model, steps=steps or r.steps, batch_size=r.batch_size, lr=r.lr, lr_schedule=r.lr_schedule, seed=seed,
-        device=device, progress=progress,
-    )
+    model = make_model(seed=seed, restarts=restarts, ratios=ratios, warm_starts=True)
+    history = train(model, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=seed, device=device, progress=progress)
     return analyse(model.cpu(), ratios, points), history
 
 
@@ -367,27 +326,20 @@ def run(
     device: str | torch.device | None = None,
     seed: int = DEFAULT_SEED,
     console: "Console | None" = None,
-    recipe: str | Recipe | None = None,
+    restarts: int = RESTARTS,
 ) -> ExperimentResult:
     """Train the study, print what each ratio keeps and where the transition is, write the figures.
 
-    ``recipe`` defaults to ``"paper"`` on a GPU and ``"cpu"`` otherwise (see
-    :data:`RECIPES`); ``steps`` counts steps of the paper's recipe, of which
-    the recipe trains its ``step_fraction`` (the CPU recipe: 3,000 of the
-    default 10,000). Writes ``pentagon_study.png`` and ``directions.png`` into
-    ``out_dir``. ``ExperimentResult.models["relu"]`` holds the kept model of every ratio.
+    Writes ``pentagon_study.png`` and ``directions.png`` into ``out_dir``.
+    ``ExperimentResult.models["relu"]`` holds the kept model of every ratio.
     """
     start = time.perf_counter()
     out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
     console = get_console(console)
-    if recipe is None:
-        recipe = "paper" if dev.type == "cuda" else "cpu"
-    r = _recipe(recipe)
-    steps = r.steps_for(steps)
     t0 = time.perf_counter()
-    study, history = run_study(r, steps, RATIOS, dev, seed, progress=console.is_terminal)
+    study, history = run_study(steps, restarts, RATIOS, dev, seed, progress=console.is_terminal)
     console.print(
-        f"trained {len(RATIOS)} ratios x {r.restarts} random + 2 warm restarts x {steps} steps on {dev.type} "
+        f"trained {len(RATIOS)} ratios x ({restarts} random + 2 warm) restarts x {steps} steps on {dev.type} "
         f"in {time.perf_counter() - t0:.1f} s"
     )
     console.print(study_table(study, f"{NAME}: n=5, m=2, features 1-4 at 1-S = {DENSITY}"))
