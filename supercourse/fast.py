@@ -114,8 +114,22 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+SPARSE_PRODUCT_DENSITY = 0.01
+"""Below this density (every feature of every instance of a block), the two
+products with the input, ``h = W x`` and ``dh x^T``, gather and scatter the
+active entries instead of multiplying dense matrices: an indexed update costs
+about as much as 40 multiply-adds of a dense ``bmm``, so it pays under ~1%."""
+
+SPLIT_ENTRIES = 1 << 16
+"""Problems of at least this many batch entries get two blocks or more, so that
+two cores share even a small problem (W1: 143,360 entries)."""
+
+
 def _plan_blocks(n_instances: int, n_features: int, batch: int) -> list[tuple[int, int]]:
-    per = max(1, BLOCK_ENTRIES // (n_features * batch))
+    """Contiguous blocks of instances; a function of the shapes only."""
+    total = n_instances * n_features * batch
+    n_blocks = max(-(-total // BLOCK_ENTRIES), 2 if total >= SPLIT_ENTRIES else 1)
+    per = -(-n_instances // min(n_blocks, n_instances))
     return [(k0, min(n_instances, k0 + per)) for k0 in range(0, n_instances, per)]
 
 
@@ -141,6 +155,7 @@ class _NumpySampler:
         self.K, self.n, self.bb, self.np_dtype, self.gen = K, n, batch, np_dtype, gen
         self.q = q  # (K, n, 1): 1 - p
         self.prev: np.ndarray | None = None  # where the last draw put its sparse entries
+        self.prev_vals: np.ndarray | None = None  # and their z values
         mu = batch * p
         slots = np.ceil(mu + self.SLOT_SIGMAS * np.sqrt(mu * (1.0 - p)) + self.SLOT_EXTRA)
         slots = np.where(p > 0, np.maximum(slots, 1.0), 0.0).astype(np.int64)
@@ -200,6 +215,7 @@ class _NumpySampler:
             for k0, k1 in self.sparse_runs:
                 z_np[k0 * nb : k1 * nb] = 0
         if self.T == 0:
+            self.prev, self.prev_vals = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             return
         bb, pos = self.bb, self.pos
         gen.random(out=pos, dtype=np.float32)
@@ -223,7 +239,7 @@ class _NumpySampler:
             idx = np.concatenate([idx, extra_idx])
             vals = np.concatenate([vals, extra_vals])
         z_np[idx] = vals
-        self.prev = idx
+        self.prev, self.prev_vals = idx, vals
 
     def _continue_rows(self, which: np.ndarray, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         idx, vals = [], []
@@ -329,13 +345,22 @@ class ToyModelStep:
             self._gWz = buf(K, m, n)  # dh z^T
 
         self._samplers: list[_NumpySampler] = []
+        self._sparse_products = [False] * len(self.blocks)
         if self.numpy_rng:
             seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
             p_np = model.feature_probability.detach().to("cpu", torch.float64).numpy()
             streams = np.random.SeedSequence(seed).spawn(len(self.blocks))
-            for (k0, k1), ss in zip(self.blocks, streams):
+            for j, ((k0, k1), ss) in enumerate(zip(self.blocks, streams)):
                 gen = np.random.Generator(np.random.PCG64(ss))
-                self._samplers.append(_NumpySampler(p_np[k0:k1], self.q3[k0:k1], B, np_dtype, gen))
+                sampler = _NumpySampler(p_np[k0:k1], self.q3[k0:k1], B, np_dtype, gen)
+                self._samplers.append(sampler)
+                self._sparse_products[j] = (
+                    not self.gram
+                    and sampler.sparse_runs == [(0, k1 - k0)]
+                    and bool((p_np[k0:k1] < SPARSE_PRODUCT_DENSITY).all())
+                )
+        if any(self._sparse_products):
+            self._hT = buf(K, B, m)  # h, batch-major, for scattered updates
         self._drawn = False
         model.W.grad = torch.zeros_like(model.W)
         model.b_final.grad = torch.zeros_like(model.b_final)
@@ -393,13 +418,13 @@ class ToyModelStep:
                 torch.rand(z.shape, generator=self.generator, out=z)
                 torch.sub(z, self.q3[k0:k1], out=z)
                 z.relu_()
-            block(k0, k1, W, b, None if loss is None else loss[k0:k1])
+            block(i, k0, k1, W, b, None if loss is None else loss[k0:k1])
 
     def _loss(self, xhat: torch.Tensor, k0: int, k1: int, out: torch.Tensor) -> None:
         err = xhat.addcmul_(self._z[k0:k1], self.neg_a3[k0:k1])  # x_hat - x
         torch.mean(err.square_().mul_(self.imp3[k0:k1]), (1, 2), out=out)
 
-    def _gram_block(self, k0: int, k1: int, W, b, loss) -> None:
+    def _gram_block(self, i: int, k0: int, k1: int, W, b, loss) -> None:
         n, z, g, pd = self.n, self._z[k0:k1], self._g[k0:k1], self._pd[k0:k1]
         torch.baddbmm(self._b2[k0:k1], self._A2[k0:k1], z, out=pd)
         pre = pd[:, :n]
@@ -412,9 +437,14 @@ class ToyModelStep:
         torch.bmm(z, g.mT, out=self._M[k0:k1])
         torch.sum(g, -1, out=self._gb[k0:k1])
 
-    def _standard_block(self, k0: int, k1: int, W, b, loss) -> None:
-        z, g, pre, h, dh = self._z[k0:k1], self._g[k0:k1], self._pre[k0:k1], self._h[k0:k1], self._dh[k0:k1]
-        torch.bmm(self._Wa[k0:k1], z, out=h)
+    def _standard_block(self, i: int, k0: int, k1: int, W, b, loss) -> None:
+        z, g, pre, dh = self._z[k0:k1], self._g[k0:k1], self._pre[k0:k1], self._dh[k0:k1]
+        sparse = self._sparse_products[i]
+        if sparse:
+            h, rows_n, rows_b, vals = self._sparse_hidden(i, k0, k1)
+        else:
+            h = self._h[k0:k1]
+            torch.bmm(self._Wa[k0:k1], z, out=h)
         torch.baddbmm(b[k0:k1, :, None], W[k0:k1].mT, h, out=pre)
         torch.addcmul(pre, z, self.neg_a3[k0:k1], out=g)  # pre - x
         if self.relu:
@@ -423,8 +453,31 @@ class ToyModelStep:
             self._loss(pre.clamp_min(0.0) if self.relu else pre.clone(), k0, k1, loss)
         torch.bmm(self._WS[k0:k1], g, out=dh)
         torch.bmm(h, g.mT, out=self._gW1[k0:k1])
-        torch.bmm(dh, z.mT, out=self._gWz[k0:k1])
+        if sparse:  # dh z^T: scatter dh[:, b] z[i, b] over the active (i, b)
+            kk, n, m = k1 - k0, self.n, self.m
+            dhT = dh.transpose(1, 2).reshape(kk * self.B, m)
+            gWzT = torch.zeros(kk * n, m, dtype=dh.dtype)
+            gWzT.index_add_(0, rows_n, dhT.index_select(0, rows_b).mul_(vals))
+            self._gWz[k0:k1].copy_(gWzT.view(kk, n, m).transpose(1, 2))
+        else:
+            torch.bmm(dh, z.mT, out=self._gWz[k0:k1])
         torch.sum(g, -1, out=self._gb[k0:k1])
+
+    def _sparse_hidden(self, i: int, k0: int, k1: int):
+        """``h = (W diag(a)) z`` from the block's active entries: rows of ``(W diag(a))^T`` scattered into ``h^T``."""
+        sampler, kk, n, m, B = self._samplers[i], k1 - k0, self.n, self.m, self.B
+        idx = sampler.prev
+        k = idx // (n * B)
+        rest = idx - k * (n * B)
+        f = rest // B
+        rows_n = torch.from_numpy(k * n + f)  # (instance, feature)
+        rows_b = torch.from_numpy(k * B + (rest - f * B))  # (instance, batch entry)
+        vals = torch.from_numpy(sampler.prev_vals).unsqueeze(1)
+        WaT = self._Wa[k0:k1].transpose(1, 2).reshape(kk * n, m)
+        hT = self._hT[k0:k1]
+        hT.zero_()
+        hT.view(kk * B, m).index_add_(0, rows_b, WaT.index_select(0, rows_n).mul_(vals))
+        return hT.transpose(1, 2), rows_n, rows_b, vals
 
     @property
     def x(self) -> torch.Tensor:

@@ -183,14 +183,14 @@ def geometry_table(rows: list[GeometryRow], title: str = "") -> "Table":
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", header_style="bold")
-    for col in ("1-S", "1/(1-S)", "D*", "represented", "on lines", "sum D_i", "tegum factors"):
+    for col in ("1-S", "D*", "represented", "on lines", "sum D_i", "tegum factors"):
         table.add_column(col, justify="left" if col == "tegum factors" else "right")
     for r in rows:
-        shapes = ", ".join(f"{n} {name}" for name, n in r.shapes.items())
+        shapes = " + ".join(f"{n}×{name}" for name, n in r.shapes.items())
         on = "-" if r.on_lines != r.on_lines else f"{100 * r.on_lines:.0f}%"
         table.add_row(
-            f"{r.density:.3g}", f"{1 / r.density:.3g}", f"{r.dimensions_per_feature:.3f}", str(r.represented),
-            on, f"{r.total_dimensionality:.2f}", shapes,
+            f"{r.density:.3g}", f"{r.dimensions_per_feature:.3f}", str(r.represented), on,
+            f"{r.total_dimensionality:.2f}", shapes,
         )
     return table
 

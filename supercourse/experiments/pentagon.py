@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -161,8 +162,6 @@ def expected_loss(model: ToyModel, points: int = EVAL_POINTS, seed: int = 1) -> 
     (:meth:`~supercourse.ToyModel.per_instance_loss`: importance-weighted
     squared error, mean over features); cases are summed in float64.
     """
-    from itertools import combinations
-
     points = check_positive_int("points", points)
     n = model.n_features
     if n > 12:
@@ -288,9 +287,12 @@ def study_table(study: Study, title: str = "") -> "Table":
     """A :class:`rich.table.Table`: one line per ratio, the kept shape and what every restart found."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for col in ("ratio", "1-S of feature 0", "kept", "‖W_0‖", "loss", "restarts (P pentagon, D two digons)"):
-        table.add_column(col, justify="left" if col in ("kept", "restarts (P pentagon, D two digons)") else "right")
+    table = Table(
+        title=title, title_justify="left", header_style="bold",
+        caption="restarts: what each found, P pentagon, D two digons, ? other", caption_justify="left",
+    )
+    for col in ("ratio", "1-S of feature 0", "kept", "‖W_0‖", "loss", "restarts"):
+        table.add_column(col, justify="left" if col in ("kept", "restarts") else "right")
     letters = {PENTAGON: "P", TWO_DIGONS: "D"}
     for i, r in enumerate(study.ratios.tolist()):
         k = int(study.kept[i])
@@ -311,12 +313,8 @@ def study_figure(study: Study):
 
 
 def write_figures(study: Study, out_dir: Path) -> dict[str, Path]:
-    """``pentagon_study.png`` and ``directions.png`` (the kept model at every ratio) in ``out_dir``."""
-    titles = [f"×{r:.2g}" for r in study.ratios.tolist()]
-    figures = {
-        "pentagon_study": study_figure(study),
-        "directions": plots.feature_directions_2d(study.W, titles=titles),
-    }
+    """``pentagon_study.png`` in ``out_dir``."""
+    figures = {"pentagon_study": study_figure(study)}
     return {name: save_figure(fig, Path(out_dir) / f"{name}.png") for name, fig in figures.items()}
 
 
@@ -330,7 +328,7 @@ def run(
 ) -> ExperimentResult:
     """Train the study, print what each ratio keeps and where the transition is, write the figures.
 
-    Writes ``pentagon_study.png`` and ``directions.png`` into ``out_dir``.
+    Writes ``pentagon_study.png`` into ``out_dir``.
     ``ExperimentResult.models["relu"]`` holds the kept model of every ratio.
     """
     start = time.perf_counter()
