@@ -14,7 +14,9 @@ without any of that:
   :func:`~supercourse.data.sparse_uniform`).
 * **Only the active entries of very sparse instances are generated** (CPU):
   geometric gaps between active entries along each feature's row of the batch,
-  a fresh magnitude for each (:class:`_NumpySampler`).
+  a fresh magnitude for each (:class:`_NumpySampler`); below 4% density the
+  two products with the input gather and scatter those entries instead of
+  multiplying mostly-zero matrices.
 * **NumPy's PCG64 on the CPU**, about 1.5x faster per number than torch's CPU
   generator, seeded from the torch generator (seeded runs stay deterministic).
   Other devices use ``torch.rand`` with the given generator.
@@ -48,8 +50,8 @@ the tied weight gets a gradient from both of its uses::
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 
 import numpy as np
 import torch
@@ -60,10 +62,30 @@ __all__ = ["ToyModelStep", "use_gram_form"]
 
 _threshold_backward = torch.ops.aten.threshold_backward.grad_input
 
+BLOCK_ENTRIES = 1 << 19
+"""Instances are processed in blocks of about this many batch entries (2 MiB per
+float32 buffer). Each block draws from its own stream, so the data depend on the
+shapes only, and blocks can run in parallel threads."""
+
+SPLIT_ENTRIES = 1 << 16
+"""Problems of at least this many batch entries get two blocks or more, so that
+two cores share even a small problem (W1: 143,360 entries)."""
+
 SPARSE_SLOTS_FRACTION = 8
 """A row of the batch (one feature of one instance over the batch) is drawn
 sparsely when the slots reserved for its active entries number at most
 ``batch / 8`` (density below about 6% at batch 1024)."""
+
+SPARSE_PRODUCT_DENSITY = 0.04
+"""Below this density (every feature of every instance of a block), the two
+products with the input, ``h = W x`` and ``dh x^T``, gather and scatter the
+active entries instead of multiplying dense matrices. An indexed update costs
+as much as a few dozen multiply-adds of a dense ``bmm``; on W2 (single thread)
+the threshold 1% gives 1.08x, 4% 1.14x, 7% 1.08x."""
+
+SPARSE_PRODUCT_MIN_WORK = 1 << 22
+"""... and only where the dense products are big enough for it to matter:
+``instances x features x batch x hidden`` of the block at least this."""
 
 
 def use_gram_form(n_features: int, n_hidden: int) -> bool:
@@ -92,37 +114,58 @@ def _runs(flags: list[bool]) -> list[tuple[int, int, bool]]:
     return out
 
 
-BLOCK_ENTRIES = 1 << 19
-"""Instances are processed in blocks of about this many batch entries (2 MiB per
-float32 buffer): each block draws from its own stream, so the data depend on
-the shapes only, and blocks can run in parallel threads."""
+class _Workers:
+    """Persistent daemon threads that run blocks of a step; the caller runs the first share.
 
-_POOL: ThreadPoolExecutor | None = None
+    Plain queues rather than ``concurrent.futures``: a hand-over costs about
+    10 us instead of 50-250 us, which matters for a step of a few hundred.
+    Threads start inside :func:`supercourse.train`, which has set torch to one
+    intra-op thread, and torch keeps that setting per thread.
+    """
+
+    def __init__(self) -> None:
+        self._inboxes: list[queue.SimpleQueue] = []
+        self._lock = threading.Lock()
+
+    def _ensure(self, n: int) -> None:
+        with self._lock:
+            while len(self._inboxes) < n:
+                inbox: queue.SimpleQueue = queue.SimpleQueue()
+                name = f"supercourse-step-{len(self._inboxes)}"
+                threading.Thread(target=self._serve, args=(inbox,), name=name, daemon=True).start()
+                self._inboxes.append(inbox)
+
+    @staticmethod
+    def _serve(inbox: queue.SimpleQueue) -> None:
+        while True:
+            fn, args, done = inbox.get()
+            try:
+                fn(*args)
+                result = None
+            except BaseException as err:  # noqa: BLE001 - handed to the caller
+                result = err
+            fn = args = None  # hold no reference to the step between calls
+            done.put(result)
+
+    def run(self, fn, shares: list[tuple], done: queue.SimpleQueue) -> None:
+        """``fn(*shares[0])`` here and ``fn(*share)`` for the others in worker threads; re-raises."""
+        self._ensure(len(shares) - 1)
+        for inbox, args in zip(self._inboxes, shares[1:]):
+            inbox.put((fn, args, done))
+        error = None
+        try:
+            fn(*shares[0])
+        except BaseException as err:  # noqa: BLE001 - wait for the workers first
+            error = err
+        for _ in shares[1:]:
+            result = done.get()
+            if error is None and result is not None:
+                error = result
+        if error is not None:
+            raise error
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        # Worker threads run torch single-threaded: they are started inside
-        # train(), which sets one intra-op thread, and the initializer pins it.
-        _POOL = ThreadPoolExecutor(
-            max_workers=os.cpu_count() or 1,
-            thread_name_prefix="supercourse-step",
-            initializer=torch.set_num_threads,
-            initargs=(1,),
-        )
-    return _POOL
-
-
-SPARSE_PRODUCT_DENSITY = 0.01
-"""Below this density (every feature of every instance of a block), the two
-products with the input, ``h = W x`` and ``dh x^T``, gather and scatter the
-active entries instead of multiplying dense matrices: an indexed update costs
-about as much as 40 multiply-adds of a dense ``bmm``, so it pays under ~1%."""
-
-SPLIT_ENTRIES = 1 << 16
-"""Problems of at least this many batch entries get two blocks or more, so that
-two cores share even a small problem (W1: 143,360 entries)."""
+_WORKERS = _Workers()
 
 
 def _plan_blocks(n_instances: int, n_features: int, batch: int) -> list[tuple[int, int]]:
@@ -358,9 +401,11 @@ class ToyModelStep:
                     not self.gram
                     and sampler.sparse_runs == [(0, k1 - k0)]
                     and bool((p_np[k0:k1] < SPARSE_PRODUCT_DENSITY).all())
+                    and (k1 - k0) * n * B * m >= SPARSE_PRODUCT_MIN_WORK
                 )
         if any(self._sparse_products):
             self._hT = buf(K, B, m)  # h, batch-major, for scattered updates
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._drawn = False
         model.W.grad = torch.zeros_like(model.W)
         model.b_final.grad = torch.zeros_like(model.b_final)
@@ -390,10 +435,7 @@ class ToyModelStep:
             torch.mul(W, self.s_row, out=self._WS)
             block = self._standard_block
         if self.workers > 1:
-            jobs = [_pool().submit(self._blocks, block, j, W, b, loss) for j in range(1, self.workers)]
-            self._blocks(block, 0, W, b, loss)
-            for job in jobs:
-                job.result()
+            _WORKERS.run(self._blocks, [(block, j, W, b, loss) for j in range(self.workers)], self._done)
         else:
             self._blocks(block, 0, W, b, loss)
         if self.gram:

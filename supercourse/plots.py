@@ -143,12 +143,34 @@ def _positions(counts: Sequence[int], ncols: int) -> tuple[list[list[tuple[int, 
     return out, row
 
 
+def _display_in_ipython() -> None:
+    """In a Jupyter kernel, show a returned figure as the cell's value whatever the backend.
+
+    Figures made without pyplot only display once IPython knows how to render
+    them; the inline backend teaches it, but only after pyplot has been set up.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: print_figure(fig, "png"))
+
+
 def _figure(
     nrows: int, ncols: int, width: float = _PANEL, height: float = _PANEL, extra_width: float = 1.0, wspace: float = 0.02
 ) -> "Figure":
     """A pyplot-free figure sized ``width x height`` inches per panel, plus room for a colorbar or legend."""
     from matplotlib.figure import Figure
 
+    _display_in_ipython()
     fig = Figure(figsize=(ncols * width + extra_width, nrows * height + 0.4), layout="constrained")
     fig.get_layout_engine().set(wspace=wspace)
     return fig

@@ -212,11 +212,36 @@ def test_sparse_sampler_draws_the_right_distribution(monkeypatch, short_rows):
     assert ((bins / bins.mean() - 1).abs() < 0.05).all(), bins
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+def test_sparse_products_give_the_autograd_gradient(dtype, tol):
+    # W2-like blocks below 4% density: h = W x and dh x^T from the active entries only
+    p = torch.tensor([0.01, 0.03, 0.002, 0.2])
+    model = ToyModel(400, 30, n_instances=4, feature_probability=p, importance=0.99 ** torch.arange(400.0), seed=0)
+    model = model.to(dtype)
+    with torch.no_grad():
+        model.b_final.normal_(0.0, 0.1, generator=torch.Generator().manual_seed(1))
+    step = fast_mod.ToyModelStep(model, 512, torch.Generator().manual_seed(2))
+    assert step.blocks == [(0, 2), (2, 4)] and step._sparse_products == [True, False]
+    for _ in range(2):
+        per = step(True)
+        x = step.x.transpose(0, 1).clone()
+        W = model.W.detach().clone().requires_grad_()
+        b = model.b_final.detach().clone().requires_grad_()
+        out = torch.relu(torch.einsum("bih,ihf->bif", torch.einsum("bif,ihf->bih", x, W), W) + b)
+        loss = (model.importance * (x - out) ** 2).mean(dim=(0, 2))
+        gW, gb = torch.autograd.grad(loss.sum(), [W, b])
+        torch.testing.assert_close(model.W.grad, gW, rtol=tol, atol=tol * 1e-2)
+        torch.testing.assert_close(model.b_final.grad, gb, rtol=tol, atol=tol * 1e-2)
+        torch.testing.assert_close(per, loss.detach(), rtol=tol, atol=tol * 1e-2)
+
+
 def test_dense_and_sparse_instances_are_drawn_by_their_own_paths():
     p = torch.tensor([1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001])
     step = fast_mod.ToyModelStep(ToyModel(20, 5, n_instances=7, feature_probability=p), 1024, None)
-    sampler = step._samplers[0]
-    assert sampler.dense_runs == [(0, 3)] and sampler.sparse_runs == [(3, 7)]
+    assert step.blocks == [(0, 4), (4, 7)]  # two cores share even W1
+    first, second = step._samplers
+    assert first.dense_runs == [(0, 3)] and first.sparse_runs == [(3, 4)]  # block-local instances
+    assert second.dense_runs == [] and second.sparse_runs == [(0, 3)]
     torch_step = fast_mod.ToyModelStep(ToyModel(20, 5, n_instances=7, feature_probability=p), 64, None, numpy_rng=False)
     assert not torch_step._samplers
     torch_step(False)
