@@ -188,6 +188,11 @@ def baseline_train(
     return per_instance.detach()
 
 
+LOG_EVERY = 100
+"""The fast trainer logs its per-instance loss every 100 steps, as it does by
+default on a 10,000-step run (short timed runs would otherwise log every step)."""
+
+
 def fast_train(model: ToyModel, steps: int, seed: int = 0) -> torch.Tensor:
     """:func:`supercourse.train` with the benchmark's recipe; returns the last logged per-instance loss."""
     history = train(
@@ -199,6 +204,7 @@ def fast_train(model: ToyModel, steps: int, seed: int = 0) -> torch.Tensor:
         seed=seed,
         device=model.W.device,
         progress=False,
+        log_every=LOG_EVERY,
     )
     return history.final_loss
 
@@ -340,11 +346,15 @@ def measure(
         if fixed_steps and t in fixed_steps:
             steps[t] = fixed_steps[t]
             continue
-        # The warm-up pays one-off costs; calibrate on a run of about a tenth of the budget.
-        n_cal = int(min(max_steps, max(1, 0.1 * budget_s * warm / max(elapsed, 1e-7))))
-        if n_cal > warm:
-            elapsed, warm = _timed(lambda t=t, n=n_cal: fns[t](models[t], n), device), n_cal
-        per_step = elapsed / warm
+        # The warm-up pays one-off costs: calibrate on runs that double until
+        # one takes a tenth of the budget.
+        n_cal, per_step = warm, elapsed / warm
+        for _ in range(8):
+            elapsed = _timed(lambda t=t, n=n_cal: fns[t](models[t], n), device)
+            per_step = elapsed / n_cal
+            if elapsed >= 0.1 * budget_s or n_cal >= max_steps:
+                break
+            n_cal = min(max_steps, max(2 * n_cal, int(0.1 * budget_s / max(per_step, 1e-7))))
         steps[t] = int(min(max_steps, max(min_steps, budget_s / max(per_step, 1e-7))))
     per_round: dict[str, list[float]] = {t: [] for t in trainers}
     walls: dict[str, list[float]] = {t: [] for t in trainers}
@@ -423,8 +433,8 @@ def run_benchmark(
             kw = dict(budget_s=budget, rounds=n_rounds, trainers=trainers, log=log)
             if quick:
                 kw.update(warmup_steps=1, fixed_steps={"baseline": 2, "fast": 2})
-            elif entries >= 50_000_000:  # a step takes seconds: fewer, shorter rounds
-                kw.update(warmup_steps=1, rounds=1)
+            elif entries >= 50_000_000:  # a step takes seconds on a CPU: one round of a few steps
+                kw.update(warmup_steps=1, rounds=1, fixed_steps={"baseline": 2, "fast": 6 if dev.type == "cpu" else 50})
             res = measure(w, k, dev, **kw)
             res["title"] = w.title
             res["config"] = {

@@ -245,7 +245,7 @@ def train(
         log_steps.append(steps - 1)
     log_set = set(log_steps)
     graphs = None
-    if fused is not None and dev.type == "cuda" and _cuda_graphs_wanted():
+    if fused is not None and _cuda_graphs_wanted(dev):
         graphs = _GraphedSteps(step_fn, fused, lrs, generator, log_every)
     losses = torch.empty(len(log_steps), n_instances, device=dev)
     bar = _Progress(_progress_wanted(progress), steps, f"training {n_instances} instance(s) on {dev.type}")
@@ -299,8 +299,8 @@ def _optimizer_update(optimizer: torch.optim.Optimizer):
     return update
 
 
-def _cuda_graphs_wanted() -> bool:
-    return os.environ.get("SUPERCOURSE_CUDA_GRAPHS", "1") not in ("0", "false", "no")
+def _cuda_graphs_wanted(device: torch.device) -> bool:
+    return device.type == "cuda" and os.environ.get("SUPERCOURSE_CUDA_GRAPHS", "1") not in ("0", "false", "no")
 
 
 class _GraphedSteps:

@@ -49,7 +49,7 @@ def make_submission(
 
 def raising(ex: Exercise) -> str:
     """Code that replaces an exercise's implementation with one that raises."""
-    return f"def {ex.function}(*args, **kwargs):\n    raise ValueError('oops, a bug')"
+    return f"def {ex.function}(*args, **kwargs):\n    raise RuntimeError('oops, a bug')"
 
 
 def looping(ex: Exercise) -> str:

@@ -272,6 +272,63 @@ def test_train_restores_the_thread_count():
     assert torch.get_num_threads() == old
 
 
+class _EagerGraph:
+    """Stands in for a CUDA graph on the CPU: replay runs the captured chunk eagerly."""
+
+    def __init__(self, graphed) -> None:
+        self.graphed = graphed
+        self.replays = 0
+
+    def replay(self) -> None:
+        g = self.graphed
+        for i in range(g.chunk):
+            g.step_fn(False)
+            g.fused.step(g.lr_buf[i])
+        self.replays += 1
+
+
+def test_graphed_chunks_train_like_eager_steps(monkeypatch):
+    """The CUDA-graph schedule (chunks between logged steps, lr per step from a
+    device tensor, eager warm-up and logging steps), checked on the CPU with a
+    graph that replays eagerly."""
+    from supercourse import training
+
+    graphs = []
+
+    def fake_capture(self):
+        self.graph = _EagerGraph(self)
+        graphs.append(self.graph)
+
+    kw = dict(steps=300, batch_size=64, lr=1e-2, lr_schedule="cosine", seed=3, progress=False, device="cpu", log_every=25)
+    eager = bench.make_model("W1", seed=0)
+    h_eager = supercourse.train(eager, **kw)
+    monkeypatch.setattr(training, "_cuda_graphs_wanted", lambda device: True)
+    monkeypatch.setattr(training._GraphedSteps, "_capture", fake_capture)
+    graphed = bench.make_model("W1", seed=0)
+    h_graphed = supercourse.train(graphed, **kw)
+    assert len(graphs) == 1 and graphs[0].replays > 5
+    torch.testing.assert_close(graphed.W, eager.W, rtol=1e-5, atol=1e-6)
+    assert torch.equal(h_graphed.steps, h_eager.steps)
+    torch.testing.assert_close(h_graphed.losses, h_eager.losses, rtol=1e-4, atol=1e-7)
+
+
+def test_failed_graph_capture_falls_back_to_eager_training(monkeypatch):
+    from supercourse import training
+
+    def broken_capture(self):
+        raise RuntimeError("capture is not supported here")
+
+    kw = dict(steps=60, batch_size=64, seed=3, progress=False, device="cpu", log_every=20)
+    eager = bench.make_model("W1", seed=0)
+    supercourse.train(eager, **kw)
+    monkeypatch.setattr(training, "_cuda_graphs_wanted", lambda device: True)
+    monkeypatch.setattr(training._GraphedSteps, "_capture", broken_capture)
+    fallback = bench.make_model("W1", seed=0)
+    with pytest.warns(UserWarning, match="CUDA graph capture failed"):
+        supercourse.train(fallback, **kw)
+    assert torch.equal(fallback.W, eager.W)
+
+
 @pytest.mark.cuda
 def test_quick_bench_on_cuda(tmp_path):
     out = tmp_path / "bench-cuda.json"

@@ -1,8 +1,8 @@
 """The instructor's workflow, end to end, with nbgrader's own commands in a scratch course.
 
 Per lesson, six simulated students: the solution (full marks), the untouched
-lesson (0), a partly correct one (the first exercise only), one whose first
-exercise raises, one whose first exercise never returns (that exercise scores 0
+lesson (0), a partly correct one (the first exercise only), one whose last
+exercise raises, one whose last exercise never returns (that exercise scores 0
 on its time limit, the rest are graded), and one who deleted a check cell
 (nbgrader restores it). Every student's grade is what their own work earns.
 """
@@ -45,6 +45,9 @@ def students(slug: str, course: Path) -> dict[str, float]:
     """Write every simulated student's submission; return the score each should get."""
     exercises = lessons()[slug]
     first = exercises[0]
+    # The last exercise is broken: later exercises may build on earlier ones
+    # (a student whose feature_norms is wrong rightly loses points where they reuse it).
+    last = exercises[-1]
     total = sum(ex.points for ex in exercises)
     everything = {ex.name for ex in exercises}
     release = course / "release" / slug / f"{slug}.ipynb"
@@ -53,8 +56,8 @@ def students(slug: str, course: Path) -> dict[str, float]:
         "solution": (make_submission(release, solution, everything), total),
         "untouched": (make_submission(release, solution, set()), 0.0),
         "partial": (make_submission(release, solution, {first.name}), first.points),
-        "raises": (make_submission(release, solution, everything, extra={first.name: raising(first)}), total - first.points),
-        "loops": (make_submission(release, solution, everything, extra={first.name: looping(first)}), total - first.points),
+        "raises": (make_submission(release, solution, everything, extra={last.name: raising(last)}), total - last.points),
+        "loops": (make_submission(release, solution, everything, extra={last.name: looping(last)}), total - last.points),
         "deleted-check": (make_submission(release, solution, everything, delete_checks={f"check_{first.name}"}), total),
     }
     expected = {}
