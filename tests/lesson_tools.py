@@ -39,3 +39,18 @@ def _namespace(lesson: str) -> dict[str, Any]:
 def solution_namespace(lesson: str) -> dict[str, Any]:
     """The names the solution notebook's setup and solution cells define (executed once)."""
     return _namespace(lesson)
+
+
+def failure_messages(verdict: Any) -> str:
+    """Every failed property's message of a verdict, joined."""
+    return " ".join(p.message for p in verdict.properties if not p.passed)
+
+
+def assert_rejected(exercise_id: str, impl: Any, keyword: str) -> None:
+    """A wrong implementation loses points, and the messages name its mistake (``keyword``)."""
+    from autograder import run_exercise
+
+    verdict = run_exercise(exercise_id, impl)
+    assert verdict.points < verdict.max_points, f"{exercise_id}: the mutant scored full marks"
+    text = failure_messages(verdict)
+    assert keyword.lower() in text.lower(), f"{exercise_id}: expected {keyword!r} in the messages, got: {text}"

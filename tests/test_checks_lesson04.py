@@ -27,15 +27,8 @@ def ns():
     return solution_namespace(LESSON)
 
 
-def _messages(verdict) -> str:
-    return " ".join(p.message for p in verdict.properties if not p.passed)
-
-
-def _assert_rejected(exercise_id: str, impl, keyword: str) -> None:
-    verdict = run_exercise(exercise_id, impl)
-    assert verdict.points < verdict.max_points, f"{exercise_id}: the mutant scored full marks"
-    text = _messages(verdict)
-    assert keyword.lower() in text.lower(), f"{exercise_id}: expected {keyword!r} in the messages, got: {text}"
+from lesson_tools import assert_rejected as _assert_rejected  # noqa: E402
+from lesson_tools import failure_messages as _messages  # noqa: E402
 
 
 # --------------------------------------------------------------------------- the reference passes
