@@ -194,7 +194,8 @@ def train(
             about 100 points) and always at the last step.
 
     Returns:
-        a :class:`History` with ``losses: (n_logged, n_instances)``.
+        a :class:`History` with ``losses: (n_logged, n_instances)``; for a module
+        without ``per_instance_loss``, ``losses: (n_logged, 1)``, the total loss.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module such as supercourse.ToyModel, got {type(model).__name__}")
@@ -224,7 +225,7 @@ def train(
         # small operation, which costs a scheduler time slice whenever the
         # cores are shared.
         step_fn = ToyModelStep(model, batch_size, generator, workers=threads if dev.type == "cpu" else 1)
-        n_instances = model.n_instances
+        n_instances = loss_columns = model.n_instances
         if FusedAdamW.available(params):
             fused = FusedAdamW(params, weight_decay)
             update = fused.step
@@ -239,6 +240,9 @@ def train(
         step_fn = _AutogradStep(model, batch_size, generator, optimizer)
         update = _optimizer_update(optimizer)
         n_instances = int(getattr(model, "n_instances", 1))
+        # Without per_instance_loss only the total is known: log it in one column
+        # rather than repeat it under every instance.
+        loss_columns = n_instances if step_fn.per_instance is not None else 1
 
     log_steps = list(range(0, steps, log_every))
     if log_steps[-1] != steps - 1:
@@ -247,7 +251,7 @@ def train(
     graphs = None
     if fused is not None and _cuda_graphs_wanted(dev):
         graphs = _GraphedSteps(step_fn, fused, lrs, generator, log_every)
-    losses = torch.empty(len(log_steps), n_instances, device=dev)
+    losses = torch.empty(len(log_steps), loss_columns, device=dev)
     bar = _Progress(_progress_wanted(progress), steps, f"training {n_instances} instance(s) on {dev.type}")
     bar_every = max(1, steps // 200)
     next_bar = 1

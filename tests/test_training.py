@@ -139,7 +139,15 @@ def test_autograd_path_trains_any_module():
     assert (h.losses[-1] < 0.7 * h.losses[0]).all()
 
 
-def test_autograd_path_without_per_instance_loss_logs_the_total():
+def test_autograd_path_without_per_instance_loss_logs_the_total_once():
+    m = ToyModel(5, 2, n_instances=3, seed=0)
+    h = quick(Wrapped(m, per_instance=False), steps=100, batch_size=128, lr=2e-2, seed=0, log_every=25)
+    assert h.n_instances == 3, "throughput still counts every instance"
+    assert h.losses.shape == (5, 1), "the total is not repeated under each instance"
+    assert h.losses[-1, 0] < 0.7 * h.losses[0, 0]
+
+
+def test_autograd_path_without_per_instance_loss_or_instances_logs_the_total():
     m = ToyModel(5, 2, n_instances=2, seed=0)
     plain = Wrapped(m, per_instance=False)
     del plain.n_instances  # a module that says nothing about instances
