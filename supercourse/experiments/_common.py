@@ -16,6 +16,8 @@ from ..model import ToyModel
 from ..training import History, train
 
 if TYPE_CHECKING:  # pragma: no cover
+    from types import ModuleType
+
     from matplotlib.figure import Figure
     from rich.console import Console
 
@@ -26,6 +28,7 @@ __all__ = [
     "summarize",
     "summary_table",
     "train_models",
+    "run_activation_sweep",
     "repeat_instances",
     "best_of_restarts",
     "save_figure",
@@ -185,6 +188,46 @@ def train_models(
             f"in {time.perf_counter() - start:.1f} s"
         )
     return histories
+
+
+def run_activation_sweep(
+    experiment: "ModuleType",
+    out_dir: str | Path,
+    steps: int,
+    device: str | torch.device | None,
+    seed: int,
+    console: "Console | None",
+) -> "ExperimentResult":
+    """The ``run`` of a linear-vs-ReLU sparsity sweep (``basic_results``, ``large_sweep``).
+
+    Uses the experiment module's ``NAME``, ``ACTIVATIONS``, ``MODEL_NAMES``,
+    ``N_FEATURES``, ``N_HIDDEN``, ``make_model``, ``summary`` and ``write_figures``:
+    trains one model per activation, prints a table per model and writes the figures.
+    """
+    start = time.perf_counter()
+    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
+    console = get_console(console)
+    models = {act: experiment.make_model(act, seed=seed) for act in experiment.ACTIVATIONS}
+    histories = train_models(models, steps, dev, seed, console)
+    summaries = {act: experiment.summary(models[act], histories[act]) for act in experiment.ACTIVATIONS}
+    for act in experiment.ACTIVATIONS:
+        title = (
+            f"{experiment.NAME}: {experiment.MODEL_NAMES[act]} model "
+            f"(n={experiment.N_FEATURES}, m={experiment.N_HIDDEN}, {steps} steps)"
+        )
+        console.print(summary_table(summaries[act], title))
+    figures = experiment.write_figures(models, histories, out)
+    return ExperimentResult(
+        name=experiment.NAME,
+        models=models,
+        histories=histories,
+        summaries=summaries,
+        figures=figures,
+        steps=steps,
+        seed=seed,
+        device=str(dev),
+        wall_time=time.perf_counter() - start,
+    )
 
 
 def repeat_instances(model: ToyModel, restarts: int, seed: int | None) -> ToyModel:

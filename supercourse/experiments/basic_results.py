@@ -13,7 +13,7 @@ The paper's section "Demonstrating Superposition". Feature ``i`` has importance
 
 from __future__ import annotations
 
-import time
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,12 +24,9 @@ from ..model import ToyModel
 from ._common import (
     ExperimentResult,
     SummaryRow,
-    get_console,
-    prepare_run,
     save_figure,
+    run_activation_sweep,
     summarize,
-    summary_table,
-    train_models,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,24 +109,4 @@ def run(
     ``out_dir`` (created if needed). Raises ``ValueError`` for ``steps <= 0``
     or an unavailable ``device``.
     """
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
-    models = {act: make_model(act, seed=seed) for act in ACTIVATIONS}
-    histories = train_models(models, steps, dev, seed, console)
-    summaries = {act: summary(models[act], histories[act]) for act in ACTIVATIONS}
-    for act in ACTIVATIONS:
-        title = f"{NAME}: {MODEL_NAMES[act]} model (n={N_FEATURES}, m={N_HIDDEN}, {steps} steps)"
-        console.print(summary_table(summaries[act], title))
-    figures = write_figures(models, histories, out)
-    return ExperimentResult(
-        name=NAME,
-        models=models,
-        histories=histories,
-        summaries=summaries,
-        figures=figures,
-        steps=steps,
-        seed=seed,
-        device=str(dev),
-        wall_time=time.perf_counter() - start,
-    )
+    return run_activation_sweep(sys.modules[__name__], out_dir, steps, device, seed, console)
