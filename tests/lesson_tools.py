@@ -26,19 +26,25 @@ def is_solution_cell(cell: Any) -> bool:
 
 
 @lru_cache(maxsize=None)
-def _namespace(lesson: str) -> dict[str, Any]:
-    nb = nbformat.read(solution_path(lesson), as_version=4)
+def _namespace(lesson: str, kind: str = "solution") -> dict[str, Any]:
+    path = solution_path(lesson) if kind == "solution" else lesson_path(lesson)
+    nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    ns: dict[str, Any] = {"__name__": f"solution_{lesson.replace('-', '_')}"}
+    ns: dict[str, Any] = {"__name__": f"{kind}_{lesson.replace('-', '_')}"}
     # The setup cell (first code cell) and every solution cell: they only define things.
     for cell in [code[0]] + [c for c in code[1:] if is_solution_cell(c)]:
-        exec(compile(cell.source, f"<{lesson} solution>", "exec"), ns)
+        exec(compile(cell.source, f"<{lesson} {kind}>", "exec"), ns)
     return ns
 
 
 def solution_namespace(lesson: str) -> dict[str, Any]:
     """The names the solution notebook's setup and solution cells define (executed once)."""
-    return _namespace(lesson)
+    return _namespace(lesson, "solution")
+
+
+def lesson_namespace(lesson: str) -> dict[str, Any]:
+    """The same for the learner's notebook as released: every exercise is its stub."""
+    return _namespace(lesson, "lesson")
 
 
 def failure_messages(verdict: Any) -> str:

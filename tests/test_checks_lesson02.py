@@ -68,13 +68,6 @@ def test_registry_lists_the_exercises():
 
 
 @pytest.mark.parametrize("name", EXERCISES)
-def test_reference_scores_full_points(name):
-    verdict = _verdict(name, solution_namespace(LESSON)[name])
-    assert verdict.passed, verdict.report()
-    assert verdict.seconds < 30, f"{name}: checking took {verdict.seconds:.1f} s"
-
-
-@pytest.mark.parametrize("name", EXERCISES)
 def test_stub_scores_zero_and_says_so(name):
     stub = _define(name, f"def {name}(*args, **kwargs):\n    # YOUR CODE HERE\n    raise NotImplementedError()")
     verdict = _verdict(name, stub)

@@ -9,9 +9,10 @@ import nbformat
 import pytest
 
 from autograder.build import lesson_slugs, out_of_sync
-from autograder.exercises import lessons
+from autograder import run_exercise
+from autograder.exercises import exercises, get_exercise, lessons
 from autograder.notebook import is_check_cell
-from lesson_tools import ROOT, is_solution_cell, lesson_path, solution_path
+from lesson_tools import ROOT, is_solution_cell, lesson_namespace, lesson_path, solution_namespace, solution_path
 
 SLUGS = lesson_slugs()
 CHECK_CALL = re.compile(r'^check\("(?P<id>[\w.]+)", (?P<name>\w+)\)$', re.M)
@@ -38,10 +39,28 @@ def test_check_cells_match_the_registry(slug):
         assert len(calls) == 1, f"check cell {meta['grade_id']} must end with one check(...) call"
         ex_id, name = calls[0]
         assert cell.source.rstrip().endswith(f'check("{ex_id}", {name})'), "check(...) must be the last line"
+        assert cell.source.startswith(f"# Check your work (autograded, {meta['points']:g} points)\n")
         assert meta["locked"] is True
         found[ex_id] = (name, float(meta["points"]), meta["grade_id"])
     expected = {ex.id: (ex.function, ex.points, f"check_{ex.name}") for ex in lessons()[slug]}
     assert found == expected
+    assert list(found) == list(expected), "the registry lists a lesson's exercises in notebook order"
+
+
+@pytest.mark.parametrize("exercise_id", sorted(exercises()))
+def test_reference_scores_full_marks(exercise_id):
+    ex = get_exercise(exercise_id)
+    verdict = run_exercise(exercise_id, solution_namespace(ex.lesson)[ex.function])
+    assert verdict.points == verdict.max_points == ex.points, verdict.report()
+    assert all(p.passed for p in verdict.properties), verdict.report()
+
+
+@pytest.mark.parametrize("exercise_id", sorted(exercises()))
+def test_released_stub_scores_zero_and_says_so(exercise_id):
+    ex = get_exercise(exercise_id)
+    verdict = run_exercise(exercise_id, lesson_namespace(ex.lesson)[ex.function])
+    assert verdict.points == 0, verdict.report()
+    assert any("not implemented" in p.message for p in verdict.properties), verdict.report()
 
 
 @pytest.mark.parametrize("slug", SLUGS)
