@@ -48,7 +48,10 @@ class Exercise:
             (what ``supercourse check`` looks up in the kernel).
         title: a few words for tables and messages.
         forbid: names the implementation must not use (the reference
-            functions it would otherwise just call).
+            functions it would otherwise just call), such as ``"metrics"`` or
+            ``"plots.feature_bars"``: matched as code tokens of its source
+            (comments and docstrings may mention them) and against the
+            ``supercourse`` objects its globals name (so aliases are caught).
     """
 
     function: str

@@ -20,8 +20,11 @@ import json
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
+import tokenize
+import types
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -174,16 +177,80 @@ class _Plugin:
         return f"the check could not run your code: {type(err).__name__}: {err}"
 
 
+_SKIPPED_TOKENS = {
+    tokenize.COMMENT, tokenize.STRING, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+    tokenize.ENDMARKER, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING),
+}
+
+
+def _code_tokens(text: str) -> list[str]:
+    """The tokens of ``text`` that are code: comments, docstrings and other strings left out."""
+    found: list[str] = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(textwrap.dedent(text)).readline):
+            if tok.type not in _SKIPPED_TOKENS:
+                found.append(tok.string)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # an unfinished fragment such as "SCHEDULES[": keep what was read
+    return found
+
+
+def _contains(tokens: list[str], part: list[str]) -> bool:
+    n = len(part)
+    return n > 0 and any(tokens[i : i + n] == part for i in range(len(tokens) - n + 1))
+
+
+def _qualified_name(obj: Any) -> str:
+    if inspect.ismodule(obj):
+        return obj.__name__
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    return f"{module}.{name}" if isinstance(module, str) and isinstance(name, str) else ""
+
+
+def _referenced_globals(fn: Any) -> dict[str, Any]:
+    """The globals a function's code (and the functions nested in it) refers to, by name."""
+    code = getattr(fn, "__code__", None)
+    namespace = getattr(fn, "__globals__", None)
+    if code is None or not isinstance(namespace, dict):
+        return {}
+    names: set[str] = set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return {name: namespace[name] for name in sorted(names) if name in namespace}
+
+
 def _forbidden(exercise: Exercise, submission: Any) -> str | None:
+    """Why ``submission`` may not be graded (it calls the reference it should implement), or None.
+
+    Two looks: the code tokens of its source (so comments and docstrings that
+    mention a forbidden name are fine), and what the globals its code uses are
+    (so an alias made in another cell, ``fn = supercourse.metrics.feature_norms``,
+    is caught too).
+    """
     if not exercise.forbid:
         return None
+    message = "implement this yourself: your code uses `{}`, the reference this exercise asks you to write."
     try:
-        source = inspect.getsource(submission)
+        tokens = _code_tokens(inspect.getsource(submission))
     except (OSError, TypeError):
-        return None
-    used = [name for name in exercise.forbid if name in source]
-    if used:
-        return f"implement this yourself: your code uses `{used[0]}`, the reference this exercise asks you to write."
+        tokens = []
+    for name in exercise.forbid:
+        if _contains(tokens, _code_tokens(name)):
+            return message.format(name)
+    for alias, obj in _referenced_globals(submission).items():
+        qualified = _qualified_name(obj)
+        if not qualified.startswith("supercourse"):
+            continue
+        for name in exercise.forbid:
+            dotted = name.rstrip("[(").strip()
+            if dotted and f".{dotted}." in f".{qualified}.":
+                return (
+                    f"implement this yourself: your code calls `{alias}`, which is `{qualified}`, "
+                    "the reference this exercise asks you to write."
+                )
     return None
 
 

@@ -110,3 +110,23 @@ def test_registry_sums_points_and_rejects_unknown_ids():
     assert ex.points == 3 and ex.function == "double" and ex.lesson == "98-fake"
     with pytest.raises(KeyError, match="no exercise '98.triple'"):
         registry.get_exercise("98.triple")
+
+
+def test_forbidden_names_in_comments_and_docstrings_are_fine():
+    def honest(x):
+        """Unlike x.mul(2), this adds."""
+        # x.mul(2) would be the shortcut
+        return x + x
+
+    v = run_exercise("98.double", honest)
+    assert v.points == v.max_points, v.report()
+
+
+def test_forbidden_reference_behind_an_alias_scores_zero():
+    import supercourse.metrics
+
+    ns = {"norms": supercourse.metrics.feature_norms}  # made in another cell
+    exec("def feature_norms(W):\n    return norms(W)\n", ns)
+    v = run_exercise("03.feature_norms", ns["feature_norms"])
+    assert v.points == 0
+    assert "`norms`, which is `supercourse.metrics.feature_norms`" in v.message
