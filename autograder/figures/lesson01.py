@@ -20,6 +20,7 @@ import supercourse
 from supercourse import plots
 from supercourse.data import sparse_uniform
 from supercourse.experiments import intro
+from supercourse.experiments._common import save_figure
 
 __all__ = ["make", "best_of_restarts", "RESTARTS", "STEPS", "LR", "SEED"]
 
@@ -30,7 +31,6 @@ LR = 1e-3
 SEED = 0
 EVAL_BATCH = 100_000
 BATCH_DENSITIES = (1.0, 0.3, 0.05)
-DPI = 150
 
 
 def best_of_restarts(model: supercourse.ToyModel, n_restarts: int, seed: int = SEED + 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,9 +94,4 @@ def make(out_dir: Path) -> list[Path]:
         "intro_relu": plots.feature_directions_2d(W_relu, titles=titles, ncols=5),
         "intro_linear": plots.feature_directions_2d(W_linear, titles=titles, ncols=5),
     }
-    paths = []
-    for name, fig in figures.items():
-        path = out / f"{name}.png"
-        fig.savefig(path, dpi=DPI, facecolor="white")
-        paths.append(path)
-    return paths
+    return [save_figure(fig, out / f"{name}.png") for name, fig in figures.items()]

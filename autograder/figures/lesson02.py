@@ -27,6 +27,7 @@ from torch import nn
 import supercourse
 from supercourse import plots, schedules
 from supercourse.experiments import basic_results
+from supercourse.experiments._common import save_figure
 
 __all__ = ["make", "THROUGHPUT_INSTANCES", "THROUGHPUT_STEPS", "SWEEP_STEPS", "SWEEP_LR", "SWEEP_SCHEDULE"]
 
@@ -38,7 +39,6 @@ SWEEP_STEPS = 3_000
 SWEEP_LR = 1e-2
 SWEEP_SCHEDULE = "cosine"
 SEED = 0
-DPI = 150
 
 
 class _AutogradToyModel(nn.Module):
@@ -146,22 +146,16 @@ def make(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
 
-    path = out_dir / "lr_schedules.png"
-    schedules_figure().savefig(path, dpi=DPI, facecolor="white")
-    written.append(path)
+    written.append(save_figure(schedules_figure(), out_dir / "lr_schedules.png"))
 
     threads = torch.get_num_threads()
-    path = out_dir / "throughput.png"
     fig = throughput_figure(throughput_rates(), title=f"n=20, m=5, batch 1024, on cpu ({threads} thread{'s' if threads != 1 else ''})")
-    fig.savefig(path, dpi=DPI, facecolor="white")
-    written.append(path)
+    written.append(save_figure(fig, out_dir / "throughput.png"))
 
     models = sweep_models()
     fig = plots.feature_bars(
         {basic_results.MODEL_NAMES[a]: m.W for a, m in models.items()},
         titles=plots.density_titles(basic_results.DENSITIES),
     )
-    path = out_dir / "feature_bars.png"
-    fig.savefig(path, dpi=DPI, facecolor="white")
-    written.append(path)
+    written.append(save_figure(fig, out_dir / "feature_bars.png"))
     return written

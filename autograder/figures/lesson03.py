@@ -19,13 +19,13 @@ from pathlib import Path
 import supercourse
 from supercourse import plots
 from supercourse.experiments import basic_results, large_sweep
+from supercourse.experiments._common import save_figure
 
 __all__ = ["make", "train_sweeps", "SMALL_STEPS", "LARGE_STEPS", "SEED"]
 
 SMALL_STEPS = basic_results.DEFAULT_STEPS
 LARGE_STEPS = large_sweep.CPU_STEPS
 SEED = basic_results.DEFAULT_SEED
-DPI = 150
 
 
 def train_sweeps(small_steps: int = SMALL_STEPS, large_steps: int = LARGE_STEPS) -> dict[str, supercourse.ToyModel]:
@@ -67,9 +67,4 @@ def make(out_dir: Path) -> list[Path]:
         ),
         "large_bars": plots.feature_bars(W["large_relu"], titles=titles),
     }
-    paths = []
-    for name, fig in figures.items():
-        path = out / f"{name}.png"
-        fig.savefig(path, dpi=DPI, facecolor="white")
-        paths.append(path)
-    return paths
+    return [save_figure(fig, out / f"{name}.png") for name, fig in figures.items()]

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from supercourse import phase, plots, theory
+from supercourse.experiments._common import save_figure
 
 __all__ = ["make", "GRID", "GRID_N3", "STEPS", "BATCH", "LR", "SEED"]
 
@@ -27,7 +28,6 @@ STEPS = 10_000
 BATCH = 128
 LR = 1e-3
 SEED = 0
-DPI = 150
 
 
 def _loss_curves():
@@ -98,9 +98,4 @@ def make(out_dir: Path) -> list[Path]:
         "empirical": _panels(n2),
         "n3m2": _panels(n3),
     }
-    paths = []
-    for name, fig in figures.items():
-        path = out / f"{name}.png"
-        fig.savefig(path, dpi=DPI, facecolor="white")
-        paths.append(path)
-    return paths
+    return [save_figure(fig, out / f"{name}.png") for name, fig in figures.items()]
