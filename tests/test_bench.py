@@ -110,12 +110,7 @@ N_REPRESENTED_TOL_SPARSE = 3
 def w1_pair():
     base = bench.make_model("W1", seed=0)
     slow, quick = copy.deepcopy(base), copy.deepcopy(base)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # what is learned does not depend on it; a shared machine runs it faster
-    try:
-        bench.baseline_train(slow, W1_STEPS, lr=W1_LR, seed=W1_SEED)
-    finally:
-        torch.set_num_threads(threads)
+    bench.baseline_train(slow, W1_STEPS, lr=W1_LR, seed=W1_SEED)
     supercourse.train(quick, steps=W1_STEPS, lr=W1_LR, seed=W1_SEED, progress=False, device="cpu")
     x = base.generate_batch(100_000, generator=torch.Generator().manual_seed(123))
     with torch.no_grad():

@@ -13,15 +13,6 @@ import torch
 from supercourse import __version__, cli, doctor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """Tiny models train fastest on one thread, and many times faster on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def subcommands(parser: argparse.ArgumentParser) -> set[str]:
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return set(action.choices)

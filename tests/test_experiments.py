@@ -13,15 +13,6 @@ from supercourse import ToyModel, experiments, train
 from supercourse.experiments import EXPERIMENTS, SummaryRow, basic_results, best_of_restarts, intro
 from supercourse.experiments._common import repeat_instances
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """Tiny models train fastest on one thread, and many times faster on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 INTERFACE = ("NAME", "DESCRIPTION", "DEFAULT_STEPS", "DEFAULT_SEED", "DENSITIES", "make_model", "summary", "run")
 
 

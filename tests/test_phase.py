@@ -11,14 +11,6 @@ import torch
 from supercourse import ToyModel, phase, theory
 
 
-@pytest.fixture
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models train fastest on one thread, and far faster on a busy machine
-    yield
-    torch.set_num_threads(saved)
-
-
 # --------------------------------------------------------------------------- axes and grids
 
 
@@ -193,22 +185,17 @@ RESTARTS = 6
 
 @pytest.fixture(scope="module")
 def reproduction():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return phase.empirical_phase_diagram(
-            phase.log_axis(*phase.IMPORTANCE_RANGE, GRID),
-            phase.log_axis(*phase.DENSITY_RANGE, GRID),
-            n_restarts=RESTARTS,
-            drop_worst=1,
-            steps=10_000,
-            batch_size=128,
-            seed=0,
-            device="cpu",
-            progress=False,
-        )
-    finally:
-        torch.set_num_threads(saved)
+    return phase.empirical_phase_diagram(
+        phase.log_axis(*phase.IMPORTANCE_RANGE, GRID),
+        phase.log_axis(*phase.DENSITY_RANGE, GRID),
+        n_restarts=RESTARTS,
+        drop_worst=1,
+        steps=10_000,
+        batch_size=128,
+        seed=0,
+        device="cpu",
+        progress=False,
+    )
 
 
 def test_reproduction_trains_every_point_and_restart(reproduction):
