@@ -529,50 +529,45 @@ def _agg_case(seed: int, R: int, P: int, K: int, skew: bool):
     return labels, losses
 
 
-@prop("aggregate_restarts", points=1)
-def test_fractions_of_phases(submission):
-    labels, losses = _agg_case(11, 3, 4, 5, skew=False)
-    got = _aggregate(submission, labels, losses, 0, "Fractions")
-    want = phase.aggregate_restarts(labels, losses, 0)
+def _expect_aggregate(submission, labels, losses, drop_worst: int, what: str, rule: str) -> None:
+    """The submission's fractions equal the reference's; else name the first point that differs."""
+    got = _aggregate(submission, labels, losses, drop_worst, what)
+    want = phase.aggregate_restarts(labels, losses, drop_worst)
     if not _same(got, want):
         i, j = _first_difference(got, want)
         expect(
             False,
-            "Fractions: with drop_worst=0, entry [i, j, c] is the fraction of point (i, j)'s restarts in phase c; at "
-            f"point ({i}, {j}) with labels {labels[i, j].tolist()} expected {_fmt(want[i, j], 3)}, got "
-            f"{_fmt(got[i, j], 3)}." + _agg_hint(got, labels, losses, 0),
+            f"{what}: {rule}; at point ({i}, {j}) (labels {labels[i, j].tolist()}, losses {_fmt(losses[i, j], 2)}) "
+            f"expected {_fmt(want[i, j], 3)}, got {_fmt(got[i, j], 3)}." + _agg_hint(got, labels, losses, drop_worst),
         )
+
+
+@prop("aggregate_restarts", points=1)
+def test_fractions_of_phases(submission):
+    labels, losses = _agg_case(11, 3, 4, 5, skew=False)
+    _expect_aggregate(
+        submission, labels, losses, 0, "Fractions",
+        "with drop_worst=0, entry [i, j, c] is the fraction of point (i, j)'s restarts in phase c",
+    )
 
 
 @prop("aggregate_restarts", points=1)
 def test_drops_the_worst(submission):
     labels, losses = _agg_case(12, 4, 3, 10, skew=True)
-    got = _aggregate(submission, labels, losses, 1, "Drop the worst")
-    want = phase.aggregate_restarts(labels, losses, 1)
-    if not _same(got, want):
-        i, j = _first_difference(got, want)
-        expect(
-            False,
-            "Drop the worst: with drop_worst=1 the restart with the highest loss is discarded and the other 9 "
-            f"counted; at point ({i}, {j}) (labels {labels[i, j].tolist()}, losses {_fmt(losses[i, j], 2)}) expected "
-            f"{_fmt(want[i, j], 3)}, got {_fmt(got[i, j], 3)}." + _agg_hint(got, labels, losses, 1),
-        )
+    _expect_aggregate(
+        submission, labels, losses, 1, "Drop the worst",
+        "with drop_worst=1 the restart with the highest loss is discarded and the other 9 counted",
+    )
 
 
 @prop("aggregate_restarts", points=1)
 def test_keep_only_the_best(submission):
     labels, losses = _agg_case(13, 2, 5, 6, skew=True)
     for drop in (3, 5):
-        got = _aggregate(submission, labels, losses, drop, "Keep the best")
-        want = phase.aggregate_restarts(labels, losses, drop)
-        if not _same(got, want):
-            i, j = _first_difference(got, want)
-            expect(
-                False,
-                f"Keep the best: with drop_worst={drop} of 6, the {6 - drop} lowest-loss restarts are kept; at point "
-                f"({i}, {j}) (labels {labels[i, j].tolist()}, losses {_fmt(losses[i, j], 2)}) expected "
-                f"{_fmt(want[i, j], 3)}, got {_fmt(got[i, j], 3)}." + _agg_hint(got, labels, losses, drop),
-            )
+        _expect_aggregate(
+            submission, labels, losses, drop, "Keep the best",
+            f"with drop_worst={drop} of 6, the {6 - drop} lowest-loss restarts are kept",
+        )
 
 
 # --------------------------------------------------------------------------- 04.n3m2_losses
