@@ -161,6 +161,18 @@ def _tensor_out(out: object, shape: tuple[int, ...], name: str, meaning: str) ->
     return out.detach().float()
 
 
+def _d_star(submission, W: torch.Tensor) -> torch.Tensor:
+    """The submission's D* of W, checked to be a float tensor of shape (n_instances,)."""
+    out = call(submission, W, what="dimensions_per_feature")
+    return _tensor_out(out, (W.shape[0],), "dimensions_per_feature", "(n_instances,)")
+
+
+def _d_i(submission, W: torch.Tensor) -> torch.Tensor:
+    """The submission's D_i of W, checked to be a float tensor of shape (n_instances, n_features)."""
+    out = call(submission, W, what="feature_dimensionality")
+    return _tensor_out(out, (W.shape[0], W.shape[2]), "feature_dimensionality", "(n_instances, n_features)")
+
+
 def _random_W(seed: int, n_inst: int, m: int, n: int) -> torch.Tensor:
     """Random directions with norms spread over [0.1, 1.5] (so missing normalisations show)."""
     gen = torch.Generator().manual_seed(seed)
@@ -191,7 +203,7 @@ def _known_geometries(m: int = 5) -> tuple[torch.Tensor, dict[str, torch.Tensor]
 def test_dimensions_per_feature_shape(submission):
     W = _random_W(0, 3, 4, 9)
     before = W.clone()
-    _tensor_out(call(submission, W, what="dimensions_per_feature"), (3,), "dimensions_per_feature", "(n_instances,)")
+    _d_star(submission, W)
     expect(torch.equal(W, before), "dimensions_per_feature must not modify W in place.")
 
 
@@ -215,8 +227,7 @@ def test_dimensions_per_feature_of_known_geometries(submission):
     W, cases = _known_geometries()
     # Every dimension is used and every feature has norm 1, so D* = m / n: 1, 1/2, 5/9, 5/7, 5/11.
     want = torch.tensor([5 / w.shape[1] for w in cases.values()])
-    got = _tensor_out(call(submission, W, what="dimensions_per_feature"), (len(cases),), "dimensions_per_feature",
-                      "(n_instances,)")
+    got = _d_star(submission, W)
     expect(torch.allclose(got, want, rtol=1e-4, atol=1e-5),
            "Known geometries (unit features, every dimension used: " + "; ".join(cases) + "): "
            f"D* should be m / n = {_fmt(want)}, got {_fmt(got)}.{_dstar_hint(got, W)}")
@@ -227,8 +238,7 @@ def test_dimensions_per_feature_matches_reference(submission):
     W = _random_W(7, 4, 3, 10)
     W[2] *= 0.3
     want = metrics.dimensions_per_feature(W)
-    got = _tensor_out(call(submission, W, what="dimensions_per_feature"), (4,), "dimensions_per_feature",
-                      "(n_instances,)")
+    got = _d_star(submission, W)
     expect(torch.allclose(got, want, rtol=1e-4, atol=1e-6),
            f"On random W of shape {tuple(W.shape)} with varied norms, D* should be {_fmt(want)}, got {_fmt(got)}."
            f"{_dstar_hint(got, W)}")
@@ -241,17 +251,14 @@ def test_dimensions_per_feature_matches_reference(submission):
 def test_feature_dimensionality_shape(submission):
     W = _random_W(1, 3, 4, 9)
     before = W.clone()
-    _tensor_out(call(submission, W, what="feature_dimensionality"), (3, 9), "feature_dimensionality",
-                "(n_instances, n_features)")
+    _d_i(submission, W)
     expect(torch.equal(W, before), "feature_dimensionality must not modify W in place.")
 
 
 @prop("feature_dimensionality", points=1)
 def test_feature_dimensionality_of_polytopes(submission):
     W, cases = _known_geometries()
-    n = W.shape[2]
-    got = _tensor_out(call(submission, W, what="feature_dimensionality"), (len(cases), n), "feature_dimensionality",
-                      "(n_instances, n_features)")
+    got = _d_i(submission, W)
     want = metrics.feature_dimensionality(W)
     for k, (name, w) in enumerate(cases.items()):
         cols = w.shape[1]
@@ -272,8 +279,7 @@ def test_feature_dimensionality_of_unlearned_features_is_zero(submission):
     W[1, :, 0] = 0.0
     W[2] = 0.0
     W[2, :, 3] = torch.tensor([0.6, -0.2, 0.1, 0.3])
-    got = _tensor_out(call(submission, W, what="feature_dimensionality"), (3, 6), "feature_dimensionality",
-                      "(n_instances, n_features)")
+    got = _d_i(submission, W)
     zero = W.norm(dim=1) == 0
     expect(torch.isfinite(got).all(),
            "A feature with a zero column (never learned) must get D_i = 0, but your result has NaN or inf: "
@@ -290,8 +296,7 @@ def test_feature_dimensionality_of_unlearned_features_is_zero(submission):
 def test_feature_dimensionality_matches_reference(submission):
     W = _random_W(3, 4, 3, 8)
     want = metrics.feature_dimensionality(W)
-    got = _tensor_out(call(submission, W, what="feature_dimensionality"), (4, 8), "feature_dimensionality",
-                      "(n_instances, n_features)")
+    got = _d_i(submission, W)
     if torch.allclose(got, want, rtol=1e-4, atol=1e-5):
         return
     G = W.mT @ W
