@@ -8,6 +8,10 @@ Used three ways, all through :func:`check`/:func:`run_exercise`:
 * ``nbgrader autograde`` (the instructor's workflow; config in ``nbgrader_config.py``).
 """
 
+from .environment import require_library as _require_library
+
+_require_library()  # a namespace package named supercourse would make correct code fail its checks
+
 from .exercises import Exercise, get_exercise, lessons
 from .runner import Verdict, check, run_exercise
 

@@ -40,25 +40,68 @@ def _nbgrader(*args: str, cwd: Path) -> None:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
 
 
-def build_lessons(slugs: list[str] | None = None, release_dir: Path | None = None) -> list[Path]:
+def build_lessons(slugs: list[str] | None = None, release_dir: Path | None = None, force: bool = False) -> list[Path]:
     """Run ``nbgrader generate_assignment`` for each lesson; returns the lesson folders written.
 
     ``release_dir`` (default ``lessons/``) lets tests build into a scratch folder.
+    Every lesson is generated into a scratch folder first; a notebook there that
+    holds someone's work (cells run, answers written: see
+    :func:`autograder.workspace.worked_reasons`) is not overwritten: a
+    ``ValueError`` names it and nothing is written, unless ``force``.
+    ``.ipynb_checkpoints`` folders are left alone.
     """
     slugs = slugs or lesson_slugs()
     release = Path(release_dir) if release_dir is not None else REPO_ROOT / "lessons"
     written = []
-    for slug in slugs:
-        target = release / slug
-        if target.exists():
-            shutil.rmtree(target)
-        _nbgrader(
-            "generate_assignment", slug, "--force",
-            f"--CourseDirectory.release_directory={release}",
-            cwd=CONFIG.parent,  # nbgrader reads nbgrader_config.py from its working directory
-        )
-        written.append(target)
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh_root = Path(tmp)
+        for slug in slugs:
+            _nbgrader(
+                "generate_assignment", slug, "--force",
+                f"--CourseDirectory.release_directory={fresh_root}",
+                cwd=CONFIG.parent,  # nbgrader reads nbgrader_config.py from its working directory
+            )
+        if not force:
+            refused = _worked_notebooks(slugs, fresh_root, release)
+            if refused:
+                names = " ".join(slugs)
+                raise ValueError(
+                    "not overwriting notebooks that hold work: " + "; ".join(refused) + ". Learners work in a "
+                    f"copy (supercourse start); to throw this work away: supercourse lessons build --force {names}"
+                )
+        for slug in slugs:
+            target = release / slug
+            if target.exists():
+                for child in target.iterdir():
+                    if child.name in _KEEP:
+                        continue
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            shutil.copytree(fresh_root / slug, target, dirs_exist_ok=True)
+            written.append(target)
     return written
+
+
+_KEEP = {".ipynb_checkpoints"}
+"""Left in place by a build, and ignored by :func:`out_of_sync` (JupyterLab's autosaves)."""
+
+
+def _worked_notebooks(slugs: list[str], fresh_root: Path, release: Path) -> list[str]:
+    from .workspace import worked_reasons
+
+    refused = []
+    for slug in slugs:
+        for fresh in sorted((fresh_root / slug).rglob("*.ipynb")):
+            existing = release / slug / fresh.relative_to(fresh_root / slug)
+            if not existing.is_file() or filecmp.cmp(existing, fresh, shallow=False):
+                continue
+            try:
+                reasons = worked_reasons(json.loads(existing.read_text(encoding="utf-8")),
+                                         json.loads(fresh.read_text(encoding="utf-8")))
+            except (ValueError, TypeError):
+                reasons = ["it is not a readable notebook"]
+            if reasons:
+                refused.append(f"{existing} ({', '.join(reasons)})")
+    return refused
 
 
 def _normalised(path: Path) -> object:
@@ -76,7 +119,10 @@ def out_of_sync(slugs: list[str] | None = None) -> list[str]:
         for slug in slugs:
             fresh, committed = Path(tmp) / slug, REPO_ROOT / "lessons" / slug
             fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
-            have_files = {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()} if committed.exists() else set()
+            have_files = {
+                p.relative_to(committed) for p in committed.rglob("*")
+                if p.is_file() and not _KEEP & set(p.relative_to(committed).parts)
+            } if committed.exists() else set()
             for rel in sorted(fresh_files ^ have_files):
                 problems.append(f"lessons/{slug}/{rel}: {'missing' if rel in fresh_files else 'not made by the build'}")
             for rel in sorted(fresh_files & have_files):

@@ -18,34 +18,64 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``check``, ``lessons`` and ``course`` to the ``supercourse`` command."""
     p = subparsers.add_parser(
         "check",
-        help="grade a lesson notebook headless and print a table of its exercises",
-        description="Execute a lesson notebook in a fresh kernel (grading mode) and check every exercise. "
+        help="grade a lesson notebook, or every lesson in your workspace, the way the instructor will",
+        description="Run a lesson notebook from top to bottom in a fresh kernel (its experiments shrunk to "
+        "seconds) and check every exercise: a table of exercises, points and what is wrong. Given a folder "
+        "(your workspace), grade every lesson in it: a progress table per lesson and the total. "
         "Exit status 0 only when every exercise passes.",
     )
-    p.add_argument("notebook", type=Path, help="the lesson notebook (.ipynb)")
+    p.add_argument(
+        "notebook", type=Path, metavar="NOTEBOOK_OR_FOLDER",
+        help="a lesson notebook (.ipynb), or a folder of lessons such as your workspace: then every lesson "
+        "in it is graded and a progress table printed",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--timeout", type=int, default=None, help="seconds each cell may run (default 60)")
     p.set_defaults(func=_check)
 
-    p = subparsers.add_parser("lessons", help="build lessons/ from solutions/, verify they agree, redraw figures")
+    p = subparsers.add_parser(
+        "lessons",
+        help="for course authors: make lessons/ from solutions/, check they agree, redraw figures",
+        description="For course authors, not learners (learners work in a copy: supercourse start). "
+        "build: make the learner notebooks in lessons/ from the instructor notebooks in solutions/ "
+        "(answers replaced by stubs, outputs cleared); it refuses to overwrite a notebook that holds "
+        "someone's work (cells run, answers written) unless you add --force. "
+        "verify: exit 1 if lessons/ differs from what build would write. "
+        "figures: redraw each lesson's expected figures in solutions/<lesson>/figures/.",
+    )
     p.add_argument("action", choices=["build", "verify", "figures"])
-    p.add_argument("lesson", nargs="*", help="lesson slugs (default: all)")
+    p.add_argument("lesson", nargs="*", help="lesson names such as 01-sparse-features (default: all)")
+    p.add_argument("--force", action="store_true", help="build: overwrite notebooks even if they hold work")
     p.set_defaults(func=_lessons)
 
-    p = subparsers.add_parser("course", help="set up an nbgrader course directory for instructors")
+    p = subparsers.add_parser(
+        "course",
+        help="for instructors: set up a folder for grading a class with nbgrader",
+        description="For instructors (needs the instructor extra: pip install -e \".[instructor]\"). "
+        "init DIR: make DIR an nbgrader course folder (its nbgrader_config.py, and every lesson's "
+        "instructor notebook in DIR/source/); then use nbgrader's own commands in DIR "
+        "(generate_assignment, autograde, generate_feedback, export).",
+    )
     p.add_argument("action", choices=["init"])
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=Path, metavar="DIR", help="the course folder (keep it outside the repository)")
     p.set_defaults(func=_course)
 
 
 def _check(args: argparse.Namespace) -> int:
     from .nbgrader_settings import CELL_TIMEOUT
-    from .notebook import check_notebook
 
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if args.notebook.is_dir():
+        from .workspace import check_folder_command
+
+        return check_folder_command(args)
+    if not args.notebook.exists():  # before importing the notebook machinery (seconds)
+        raise ValueError(f"no such file or folder: {args.notebook}")
     if args.notebook.suffix != ".ipynb":
         raise ValueError(f"expected a .ipynb notebook, got {args.notebook}")
+    from .notebook import check_notebook  # nbformat, nbclient: seconds to import, so after the checks above
+
     try:
         report = check_notebook(args.notebook, cell_timeout=args.timeout or CELL_TIMEOUT)
     except (FileNotFoundError, KeyError) as err:
@@ -68,6 +98,11 @@ def _check(args: argparse.Namespace) -> int:
         console.print(table)
         if report.cell_errors:
             console.print(f"[dim]{len(report.cell_errors)} cell(s) raised errors; first: {report.cell_errors[0]}[/]")
+        if not report.sandboxed:
+            console.print(
+                "[yellow]Not sandboxed:[/] bubblewrap is not available here, so your code ran in a separate process "
+                "but with your own permissions. The score is the same; an instructor's grading runs it sandboxed."
+            )
     return 0 if report.passed else 1
 
 
@@ -81,7 +116,7 @@ def _lessons(args: argparse.Namespace) -> int:
         if slug not in known:
             raise ValueError(f"unknown lesson {slug!r}; lessons are {', '.join(known)}")
     if args.action == "build":
-        for path in build.build_lessons(slugs):
+        for path in build.build_lessons(slugs, force=args.force):
             console.print(f"built {path}")
         return 0
     if args.action == "figures":

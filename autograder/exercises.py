@@ -27,6 +27,10 @@ CHECK_MODULES: tuple[str, ...] = (
     "autograder.checks.lesson03",
     "autograder.checks.lesson04",
     "autograder.checks.lesson05",
+    "autograder.checks.lesson06",
+    "autograder.checks.lesson07",
+    "autograder.checks.lesson08",
+    "autograder.checks.lesson09",
 )
 """Every lesson's check module, in course order. Adding a lesson = one line here."""
 
@@ -52,11 +56,17 @@ class Exercise:
             ``"plots.feature_bars"``: matched as code tokens of its source
             (comments and docstrings may mention them) and against the
             ``supercourse`` objects its globals name (so aliases are caught).
+        reference: dotted names of the library objects (functions, classes,
+            methods or whole modules, e.g. ``"supercourse.data.sparse_uniform"``)
+            that implement what the exercise asks: while the exercise is
+            graded they are not importable in the worker that runs the
+            learner's code.
     """
 
     function: str
     title: str
     forbid: tuple[str, ...] = ()
+    reference: tuple[str, ...] = ()
     # Filled in by the registry:
     name: str = ""
     lesson: str = ""
@@ -70,8 +80,10 @@ class Exercise:
 
 
 def _properties(module: ModuleType) -> dict[str, list[Property]]:
+    """Each exercise's properties in the order the check module defines them (the order learners read)."""
     found: dict[str, list[Property]] = {}
-    for name, fn in inspect.getmembers(module, inspect.isfunction):
+    functions = sorted(inspect.getmembers(module, inspect.isfunction), key=lambda item: inspect.unwrap(item[1]).__code__.co_firstlineno)
+    for name, fn in functions:
         if not name.startswith("test"):
             continue
         for mark in getattr(fn, "pytestmark", []):
@@ -98,11 +110,12 @@ def _load(module_name: str) -> tuple[str, tuple[Exercise, ...]]:
                 function=ex.function,
                 title=ex.title,
                 forbid=ex.forbid,
+                reference=ex.reference,
                 name=name,
                 lesson=lesson,
                 id=f"{number}.{name}",
                 module=module_name,
-                properties=tuple(sorted(props[name], key=lambda p: p.test)),
+                properties=tuple(props[name]),
             )
         )
     return lesson, tuple(out)

@@ -9,10 +9,15 @@ Each test is one *property* of one exercise and carries its points::
         expect(close(x.ne(0).float().mean(0), p, atol=0.02),
                "each instance must use its own density ...")
 
-``submission`` is a fixture holding the learner's implementation (a function
-or a class). Failures raise :class:`CheckFailed` whose message is what the
-learner reads, so write it as one or two sentences: which property, expected
-versus got, and a hint.
+``submission`` is a fixture holding the learner's implementation as a
+:class:`~autograder.remote.RemoteFunction`: the learner's code runs in another
+process, so only plain data crosses (tensors, numbers, strings, None,
+``torch.Generator``, containers of those; :class:`Construct` for a model the
+check hands over). What comes back is plain data or a
+:class:`~autograder.remote.RemoteObject` (read a model through
+:func:`probe`, a figure through :func:`figure_data`). Failures raise
+:class:`CheckFailed` whose message is what the learner reads, so write it as
+one or two sentences: which property, expected versus got, and a hint.
 """
 
 from __future__ import annotations
@@ -25,13 +30,24 @@ from typing import Any, Callable
 import pytest
 import torch
 
+from .remote import LearnerError, RemoteObject, SoftTimeout
+from .worker.wire import Construct
+
 _HERE = Path(__file__).resolve().parent
 
-__all__ = ["CheckFailed", "prop", "expect", "call", "describe", "close"]
+__all__ = ["CheckFailed", "prop", "expect", "call", "describe", "close", "probe", "figure_data", "Construct", "LearnerError"]
 
 
 class CheckFailed(AssertionError):
-    """A property of the learner's implementation does not hold; ``str()`` is the message."""
+    """A property of the learner's implementation does not hold; ``str()`` is the message.
+
+    ``reference`` is True when the learner's code used the reference it is
+    asked to write (the whole exercise then scores 0).
+    """
+
+    def __init__(self, message: str = "", reference: bool = False) -> None:
+        super().__init__(message)
+        self.reference = reference
 
 
 def prop(exercise: str, points: float = 1) -> pytest.MarkDecorator:
@@ -67,8 +83,10 @@ def call(fn: Callable[..., Any], *args: Any, what: str | None = None, **kwargs: 
     label = what or getattr(fn, "__qualname__", getattr(fn, "__name__", "your code"))
     try:
         return fn(*args, **kwargs)
-    except CheckFailed:
+    except (CheckFailed, SoftTimeout):
         raise
+    except LearnerError as err:
+        raise learner_failure(label, err) from None
     except NotImplementedError:
         raise CheckFailed(f"`{label}` is not implemented yet: replace `raise NotImplementedError()` with your code.") from None
     except Exception as err:  # the learner's bug, reported rather than propagated
@@ -76,10 +94,42 @@ def call(fn: Callable[..., Any], *args: Any, what: str | None = None, **kwargs: 
         raise CheckFailed(f"`{label}` raised {type(err).__name__}: {err}{where}") from None
 
 
+def learner_failure(label: str, err: LearnerError) -> CheckFailed:
+    """The failure to report for an error the learner's code raised in the worker."""
+    if err.reference:
+        return CheckFailed(f"implement this yourself: {err.message}", reference=True)
+    if err.type_name == "NotImplementedError":
+        return CheckFailed(f"`{label}` is not implemented yet: replace `raise NotImplementedError()` with your code.")
+    where = f" ({err.where})" if err.where else ""
+    return CheckFailed(f"`{label}` raised {err.type_name}: {err.message}{where}")
+
+
+def probe(obj: Any, name: str, *args: Any) -> Any:
+    """Run the worker-side helper ``autograder.worker.probes.<name>(obj, *args)`` on a learner's object.
+
+    For a local object (tests of the checks themselves) the helper runs here.
+    """
+    if isinstance(obj, RemoteObject):
+        return obj.probe(name, *args)
+    from .worker import probes
+
+    return getattr(probes, name)(obj, *args)
+
+
+def figure_data(fig: Any) -> dict:
+    """A figure the learner's code returned, as plain data (see :mod:`autograder.worker.figures`)."""
+    try:
+        return probe(fig, "figure_data")
+    except LearnerError as err:
+        raise CheckFailed(f"could not read the figure your code returned: {err.type_name}: {err.message}") from None
+
+
 def describe(t: object) -> str:
     """Short description of a value for messages: shape and dtype for tensors."""
     if isinstance(t, torch.Tensor):
         return f"a tensor of shape {tuple(t.shape)} and dtype {t.dtype} on {t.device}"
+    if isinstance(t, RemoteObject):
+        return f"an object of type {t.remote_type.rsplit('.', 1)[-1]}"
     return f"{type(t).__name__} {t!r}"[:120]
 
 

@@ -33,6 +33,29 @@ def configure(c: Any, root: str | Path) -> None:
     c.OverwriteCells.add_missing_cells = True
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    _trusted_grading(c, root)
+
+
+def _trusted_grading(c: Any, root: str | Path) -> None:
+    """``nbgrader autograde`` through the trusted grader: rebuilt submissions, no student kernel, sandboxed code."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput,
+        OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
+    )
+
+    from .nbgrader_plugin import RebuildFromRelease, SandboxedGrade
+
+    c.RebuildFromRelease.course_root = str(root)
+    c.SandboxedGrade.course_root = str(root)
+    c.SandboxedGrade.cell_timeout = str(CELL_TIMEOUT)
+    c.Autograde.sanitize_preprocessors = [
+        RebuildFromRelease, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+    ]
+    c.Autograde.autograde_preprocessors = [
+        SandboxedGrade, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+        CheckCellMetadata,
+    ]
 
 
 def configure_repository(c: Any) -> None:

@@ -1,14 +1,17 @@
 """Running an exercise's pytest checks against a learner's implementation.
 
-:func:`run_exercise` runs pytest in-process on the lesson's check module,
-selecting the exercise's properties and handing the implementation to the
-tests through the ``submission`` fixture. Each property runs under a time
-limit (an infinite loop fails that property, it does not hang grading), and
-nothing is written to stderr: nbgrader zeroes a test cell that writes there.
+The checks always run in the grader's own process and reach the learner's
+code only through :mod:`autograder.remote`: plain data in, plain data out.
 
-:func:`check` is what a notebook's check cell calls: it prints the verdict on
-stdout and returns a :class:`Verdict` whose plain-text form is the score, which
-nbgrader reads as partial credit.
+* For a grade, the learner's code runs in a separate, sandboxed worker process
+  (:mod:`autograder.grader`); a property that runs past its time limit kills
+  that worker from outside.
+* For the self-check cell in a learner's own notebook, :func:`check` serves
+  the learner's object to the same checks over an in-process loopback channel
+  (same encoding, instant feedback; the self-check is never the grade).
+
+:func:`run_exercise` never raises for a learner's bug: every failure becomes a
+property's message.
 """
 
 from __future__ import annotations
@@ -18,10 +21,8 @@ import inspect
 import io
 import json
 import os
-import signal
 import sys
 import textwrap
-import threading
 import time
 import tokenize
 import types
@@ -31,11 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from .exercises import Exercise, get_exercise
 from .framework import CheckFailed
+from .remote import Loopback, RemoteFunction, Session, SoftTimeout
+from .sandbox import WorkerDied, WorkerTimeout
 
-__all__ = ["PropertyResult", "Verdict", "run_exercise", "check", "DEFAULT_TIME_LIMIT", "RESULTS_ENV"]
+__all__ = ["PropertyResult", "Verdict", "run_exercise", "check", "DEFAULT_TIME_LIMIT", "RESULTS_ENV", "forbidden_in_source"]
 
 DEFAULT_TIME_LIMIT = 20.0
 """Seconds one property may take before it fails as a probable infinite loop."""
@@ -57,7 +61,12 @@ class PropertyResult:
 
 @dataclass
 class Verdict:
-    """The outcome of one exercise. ``repr()`` is the score (nbgrader's partial credit)."""
+    """The outcome of one exercise. ``repr()`` is the score.
+
+    ``fault`` says why the exercise could not be graded normally (the worker
+    crashed or was killed, the code uses the reference, the name is not
+    defined), or is None.
+    """
 
     id: str
     title: str
@@ -65,6 +74,7 @@ class Verdict:
     max_points: float
     properties: list[PropertyResult] = field(default_factory=list)
     seconds: float = 0.0
+    fault: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -81,16 +91,32 @@ class Verdict:
         return f"{self.points:g}"
 
     def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.passed else ("#9a6700" if self.points else "#cf222e")
-        return f'<b style="color:{colour}">{self.id}: {self.points:g} / {self.max_points:g} points</b>'
+        try:
+            from .render import verdict_html
+        except ImportError:
+            colour = "#1a7f37" if self.passed else ("#9a6700" if self.points else "#cf222e")
+            return f'<b style="color:{colour}">{self.id}: {self.points:g} / {self.max_points:g} points</b>'
+        return verdict_html(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out.update(passed=self.passed, message=self.message)
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Verdict":
+        props = [PropertyResult(**{k: p[k] for k in ("test", "points", "max_points", "passed", "message")}) for p in data["properties"]]
+        return cls(data["id"], data["title"], float(data["points"]), float(data["max_points"]), props,
+                   float(data.get("seconds", 0.0)), data.get("fault"))
+
     def report(self) -> str:
-        """The verdict as plain text, one line per failed property."""
+        """The verdict as plain text, one line per property (failed ones with their message)."""
+        try:
+            from .render import verdict_text
+        except ImportError:
+            pass
+        else:
+            return verdict_text(self.to_json())
         mark = "PASS" if self.passed else "FAIL"
         lines = [f"[{mark}] {self.id} {self.title}: {self.points:g}/{self.max_points:g} points"]
         said = set()
@@ -103,25 +129,25 @@ class Verdict:
         return "\n".join(lines)
 
 
-class _Timeout(BaseException):
-    """Raised inside the learner's code when a property exceeds its time limit."""
-
-
 class _Plugin:
     """Gives the tests the learner's implementation and collects their outcomes."""
 
-    def __init__(self, exercise: Exercise, submission: Any, time_limit: float) -> None:
+    def __init__(self, exercise: Exercise, submission: RemoteFunction, time_limit: float) -> None:
         self.exercise = exercise
         self._submission = submission
         self.time_limit = time_limit
         self.outcomes: dict[str, list[str]] = {p.test: [] for p in exercise.properties}
         self.failures: dict[str, str] = {}
-        self.timed_out = False
+        self.fault: str | None = None
+        self.timed_out: str | None = None
+        self.reference: str | None = None
 
     def pytest_runtest_setup(self, item) -> None:
-        # After one time-out, the exercise's other properties fail at once.
-        if self.timed_out:
-            raise _Timeout()
+        # After the worker died (crash, time-out), the exercise's other properties fail at once.
+        if self.fault is not None:
+            raise WorkerDied(self.fault)
+        if self.timed_out is not None:
+            raise SoftTimeout(self.timed_out)
 
     @pytest.fixture
     def submission(self) -> Any:
@@ -138,21 +164,15 @@ class _Plugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):
-        use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-        previous = None
-        if use_alarm:
-            def on_alarm(signum, frame):
-                self.timed_out = True
-                raise _Timeout()
-
-            previous = signal.signal(signal.SIGALRM, on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, self.time_limit)
+        # The property's time budget: each call into the learner's code gets what is left of it.
+        session = self._submission.session
+        session.deadline = time.monotonic() + self.time_limit
         try:
-            yield
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                yield
         finally:
-            if use_alarm:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous)
+            session.deadline = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -166,12 +186,25 @@ class _Plugin:
 
     def _message(self, err: BaseException) -> str:
         if isinstance(err, CheckFailed):
+            if getattr(err, "reference", None):
+                self.reference = self.reference or str(err)
             return str(err)
-        if isinstance(err, _Timeout):
-            return (
+        if isinstance(err, (WorkerTimeout, SoftTimeout)):
+            message = (
                 f"took longer than {self.time_limit:g} s, so it was stopped: look for a loop that never "
                 "ends, or work that grows with the batch far faster than it should."
             )
+            self.timed_out = message
+            if isinstance(err, WorkerTimeout):
+                self.fault = self.fault or message
+            return message
+        if isinstance(err, WorkerDied):
+            message = self.fault or (
+                f"your code stopped the process that ran it ({err}): look for os._exit, sys.exit, a crash in "
+                "native code, or memory use beyond the limit. The exercise's other checks were not run."
+            )
+            self.fault = self.fault or message
+            return message
         if isinstance(err, AssertionError):
             return str(err).split("\n")[0] or "an assertion in the check failed"
         return f"the check could not run your code: {type(err).__name__}: {err}"
@@ -200,6 +233,18 @@ def _contains(tokens: list[str], part: list[str]) -> bool:
     return n > 0 and any(tokens[i : i + n] == part for i in range(len(tokens) - n + 1))
 
 
+def forbidden_in_source(exercise: Exercise, source: str) -> str | None:
+    """Why the source of the learner's cell may not be graded (it names the reference it should implement), or None.
+
+    Only code tokens count: comments and docstrings may mention the names.
+    """
+    tokens = _code_tokens(source)
+    for name in exercise.forbid:
+        if _contains(tokens, _code_tokens(name)):
+            return f"implement this yourself: your code uses `{name}`, the reference this exercise asks you to write."
+    return None
+
+
 def _qualified_name(obj: Any) -> str:
     if inspect.ismodule(obj):
         return obj.__name__
@@ -222,24 +267,16 @@ def _referenced_globals(fn: Any) -> dict[str, Any]:
     return {name: namespace[name] for name in sorted(names) if name in namespace}
 
 
-def _forbidden(exercise: Exercise, submission: Any) -> str | None:
-    """Why ``submission`` may not be graded (it calls the reference it should implement), or None.
-
-    Two looks: the code tokens of its source (so comments and docstrings that
-    mention a forbidden name are fine), and what the globals its code uses are
-    (so an alias made in another cell, ``fn = supercourse.metrics.feature_norms``,
-    is caught too).
-    """
+def _forbidden_local(exercise: Exercise, submission: Any) -> str | None:
+    """The self-check's look at a local object: its source tokens, and what its globals are (aliases)."""
     if not exercise.forbid:
         return None
-    message = "implement this yourself: your code uses `{}`, the reference this exercise asks you to write."
     try:
-        tokens = _code_tokens(inspect.getsource(submission))
+        found = forbidden_in_source(exercise, inspect.getsource(submission))
     except (OSError, TypeError):
-        tokens = []
-    for name in exercise.forbid:
-        if _contains(tokens, _code_tokens(name)):
-            return message.format(name)
+        found = None
+    if found:
+        return found
     for alias, obj in _referenced_globals(submission).items():
         qualified = _qualified_name(obj)
         if not qualified.startswith("supercourse"):
@@ -254,33 +291,55 @@ def _forbidden(exercise: Exercise, submission: Any) -> str | None:
     return None
 
 
-def run_exercise(exercise_id: str, submission: Any, time_limit: float = DEFAULT_TIME_LIMIT) -> Verdict:
-    """Run every property of ``exercise_id`` against ``submission``; never raises for learner bugs."""
+def _blocked(exercise: Exercise, reason: str, start: float, fault: str | None = None) -> Verdict:
+    results = [PropertyResult(p.test, 0.0, p.points, False, reason) for p in exercise.properties]
+    return Verdict(exercise.id, exercise.title, 0.0, exercise.points, results, time.perf_counter() - start, fault)
+
+
+def run_exercise(
+    exercise_id: str,
+    submission: RemoteFunction,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    source: str | None = None,
+) -> Verdict:
+    """Run every property of ``exercise_id`` against ``submission``; never raises for learner bugs.
+
+    Args:
+        submission: the learner's implementation as a :class:`RemoteFunction`
+            (a local object is served over the in-process loopback, as in :func:`check`).
+        source: the source of the learner's cell, for the static look at what it uses.
+    """
+    if not isinstance(submission, RemoteFunction):
+        return self_check(exercise_id, submission, time_limit)
     exercise = get_exercise(exercise_id)
     start = time.perf_counter()
-    results: list[PropertyResult] = []
-    blocked = _forbidden(exercise, submission)
-    if blocked is None and submission is None:
-        blocked = f"nothing to check: `{exercise.function}` is not defined (did you run its cell, or rename it?)"
-    if blocked is not None:
-        results = [PropertyResult(p.test, 0.0, p.points, False, blocked) for p in exercise.properties]
-    else:
-        plugin = _Plugin(exercise, submission, time_limit)
-        args = [
-            "--pyargs", exercise.module,
-            "-c", str(_INI), "--rootdir", str(_INI.parent),
-            "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:logging",
-            "--capture=sys", "-W", "ignore",
-        ]
-        sink = io.StringIO()
-        with warnings.catch_warnings(), contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
-            warnings.simplefilter("ignore")
+    if source is not None:
+        reason = forbidden_in_source(exercise, source)
+        if reason is not None:
+            return _blocked(exercise, reason, start, fault=reason)
+    plugin = _Plugin(exercise, submission, time_limit)
+    args = [
+        "--pyargs", exercise.module,
+        "-c", str(_INI), "--rootdir", str(_INI.parent),
+        "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:logging",
+        "--capture=no", "-W", "ignore",
+    ]
+    sink = io.StringIO()
+    threads = torch.get_num_threads()
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+        warnings.simplefilter("ignore")
+        try:
             pytest.main(args, plugins=[plugin])
-        for prop in exercise.properties:
-            outcomes = plugin.outcomes.get(prop.test, [])
-            ok = bool(outcomes) and all(o == "passed" for o in outcomes)
-            msg = "" if ok else plugin.failures.get(prop.test, "this check did not run")
-            results.append(PropertyResult(prop.test, prop.points if ok else 0.0, prop.points, ok, msg))
+        finally:
+            torch.set_num_threads(threads)
+    if plugin.reference is not None:
+        return _blocked(exercise, plugin.reference, start, fault=plugin.reference)
+    results = []
+    for prop in exercise.properties:
+        outcomes = plugin.outcomes.get(prop.test, [])
+        ok = bool(outcomes) and all(o == "passed" for o in outcomes)
+        msg = "" if ok else plugin.failures.get(prop.test, "this check did not run")
+        results.append(PropertyResult(prop.test, prop.points if ok else 0.0, prop.points, ok, msg))
     return Verdict(
         id=exercise.id,
         title=exercise.title,
@@ -288,17 +347,31 @@ def run_exercise(exercise_id: str, submission: Any, time_limit: float = DEFAULT_
         max_points=exercise.points,
         properties=results,
         seconds=time.perf_counter() - start,
+        fault=plugin.fault,
     )
 
 
-def check(exercise_id: str, submission: Any, time_limit: float = DEFAULT_TIME_LIMIT) -> Verdict:
-    """Check a learner's implementation and print the verdict on stdout.
+def self_check(exercise_id: str, submission: Any, time_limit: float = DEFAULT_TIME_LIMIT) -> Verdict:
+    """The self-check: the learner's local object served to the checks over an in-process loopback channel."""
+    exercise = get_exercise(exercise_id)
+    start = time.perf_counter()
+    if submission is None:
+        return _blocked(exercise, f"nothing to check: `{exercise.function}` is not defined (did you run its cell, or rename it?)", start)
+    reason = _forbidden_local(exercise, submission)
+    if reason is not None:
+        return _blocked(exercise, reason, start)
+    session = Session(Loopback({exercise.function: submission}), time_limit)
+    return run_exercise(exercise_id, RemoteFunction(session, exercise.function), time_limit)
 
-    Returns the :class:`Verdict`; as a cell's last expression its text form is
-    the score, which nbgrader takes as partial credit.
+
+def check(exercise_id: str, submission: Any, time_limit: float = DEFAULT_TIME_LIMIT) -> Verdict:
+    """Check a learner's implementation (the self-check cell) and print the verdict on stdout.
+
+    Returns the :class:`Verdict`. This is feedback only: a grade is always
+    decided by :mod:`autograder.grader`, outside the learner's process.
     """
     with contextlib.redirect_stderr(sys.stdout):
-        verdict = run_exercise(exercise_id, submission, time_limit)
+        verdict = self_check(exercise_id, submission, time_limit)
         print(verdict.report())
         path = os.environ.get(RESULTS_ENV)
         if path:

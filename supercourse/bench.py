@@ -1,9 +1,10 @@
 """``supercourse bench``: the fast trainer against the straightforward one.
 
 One run measures, on the same workloads and the same device, the plain
-training loop a learner would write first (:func:`baseline_train`, kept here
-as the reference) and :func:`supercourse.train`, and reports steps per second,
-instance-steps per second, wall time, the speed-up and peak memory.
+training loop a learner would write first (:func:`baseline_train`, the
+reference loop of :mod:`supercourse.reference_loop`) and
+:func:`supercourse.train`, and reports steps per second, instance-steps per
+second, wall time, the speed-up and peak memory.
 
 Workloads (batch 1024, AdamW lr 1e-3, weight decay 0.01, ReLU output model):
 
@@ -45,6 +46,7 @@ from typing import Callable
 import torch
 
 from .model import ToyModel
+from .reference_loop import reference_train
 from .training import train
 
 __all__ = [
@@ -162,30 +164,19 @@ def baseline_train(
     weight_decay: float = WEIGHT_DECAY,
     seed: int = 0,
 ) -> torch.Tensor:
-    """The straightforward training loop, written plainly: the benchmark's reference.
+    """The straightforward training loop: the benchmark's reference.
 
-    Tensors are laid out ``(batch, instances, features)``; each step draws a
-    fresh mask and fresh magnitudes with two ``torch.rand`` calls, runs the
-    ``einsum`` forward, lets autograd compute the gradient, and steps a
-    default ``torch.optim.AdamW``. It trains ``model`` in place on its device
-    and returns the last step's per-instance loss ``(n_instances,)``.
+    :func:`supercourse.reference_loop.reference_train`, the plain loop the fast
+    trainer is tested against: each step draws a fresh batch with the model's
+    ``generate_batch`` (``(batch, instances, features)``), runs its ``einsum``
+    forward, lets autograd compute the gradient, and steps a default
+    ``torch.optim.AdamW``. It trains ``model`` in place on its device and
+    returns the last step's per-instance loss ``(n_instances,)`` (CPU).
     """
-    device = model.W.device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    shape = (batch_size, model.n_instances, model.n_features)
-    per_instance = torch.zeros(model.n_instances, device=device)
-    for _ in range(steps):
-        mask = torch.rand(shape, generator=generator, device=device) < model.feature_probability
-        x = torch.rand(shape, generator=generator, device=device) * mask
-        h = torch.einsum("bif,ihf->bih", x, model.W)
-        out = torch.relu(torch.einsum("bih,ihf->bif", h, model.W) + model.b_final)
-        per_instance = (model.importance * (x - out) ** 2).mean(dim=(0, 2))
-        loss = per_instance.sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return per_instance.detach()
+    # Only the first and last steps' losses are kept, so memory does not grow with the steps timed.
+    return reference_train(
+        model, steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, log_every=steps
+    )[-1]
 
 
 LOG_EVERY = 100

@@ -8,8 +8,12 @@ which adds a parser and ``set_defaults(func=...)`` with ``func(args) -> int``
   experiments (:mod:`supercourse.experiments`) and write its figures;
 * ``supercourse doctor`` (:mod:`supercourse.doctor`): what torch sees, and a
   training throughput probe;
-* ``supercourse bench`` (:mod:`supercourse.bench`) and the autograder's
-  commands (:mod:`autograder.command`), when those modules are present.
+* ``supercourse bench`` (:mod:`supercourse.bench`), the autograder's
+  commands (:mod:`autograder.command`) and ``supercourse start``
+  (:mod:`autograder.workspace`), when those modules are present.
+
+Help texts are for people, not Sphinx: :func:`plain` strips reST roles and
+double backticks from every description and option help the modules give.
 
 ``supercourse --threads N COMMAND`` caps torch's CPU threads first: on a
 machine that other jobs keep busy, ``--threads 1`` trains these small models
@@ -26,15 +30,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
-__all__ = ["main", "build_parser", "register_reproduce", "OPTIONAL_COMMAND_MODULES", "USAGE_ERROR"]
+__all__ = ["main", "build_parser", "register_reproduce", "plain", "OPTIONAL_COMMAND_MODULES", "USAGE_ERROR"]
 
 PROG = "supercourse"
 USAGE_ERROR = 2
-OPTIONAL_COMMAND_MODULES = ("supercourse.bench", "autograder.command")
+SUMMARY_FILE = "summary.txt"
+"""What ``reproduce`` writes beside the figures: everything it printed (the tables with their legends)."""
+OPTIONAL_COMMAND_MODULES = ("supercourse.bench", "autograder.command", "autograder.workspace")
 """Modules whose ``register(subparsers)`` is called when they can be imported."""
 
 
@@ -84,20 +91,26 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> argparse.Argum
     listing = "\n".join(f"  {name:<16} {exp.DESCRIPTION}" for name, exp in EXPERIMENTS.items())
     parser = subparsers.add_parser(
         "reproduce",
-        help="train one of the paper's experiments and write its figures",
-        description="Train one of the paper's experiments with its recipe, print a table per model "
-        "and write its figures (PNG) into --out.",
+        help="train one of the paper's experiments; print its tables, save its figures",
+        description="Train one of the paper's experiments with the paper's recipe, print a table per model "
+        "(each column explained under it) and save the figures (PNG) and the tables (table.txt) in --out.",
         epilog=f"experiments:\n{listing}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help="one of: " + ", ".join(EXPERIMENTS))
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="where figures go (default ./out/NAME)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="where figures and tables go (default ./out/NAME)")
     parser.add_argument(
         "--steps", type=_positive_int, default=None, metavar="N",
         help="training steps (default: the experiment's, 10000 = the paper's recipe)",
     )
-    parser.add_argument("--device", default=None, metavar="D", help="cpu, cuda, cuda:N or mps (default: best available)")
-    parser.add_argument("--seed", type=_nonnegative_int, default=None, metavar="S", help="seeds init and data (default 0)")
+    parser.add_argument(
+        "--device", default=None, metavar="D",
+        help="cpu, cuda, cuda:N or mps (default: the GPU if torch can use one, else the CPU)",
+    )
+    parser.add_argument(
+        "--seed", type=_nonnegative_int, default=None, metavar="S",
+        help="random seed for the initial weights and the data (default 0)",
+    )
     parser.set_defaults(func=_reproduce)
     return parser
 
@@ -113,13 +126,17 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("out") / args.name
     steps = args.steps if args.steps is not None else exp.DEFAULT_STEPS
     seed = args.seed if args.seed is not None else exp.DEFAULT_SEED
-    console = Console()
+    console = Console(record=True)  # what is printed (tables and their legends) is saved as summary.txt
     console.print(f"[bold]{args.name}[/]: {exp.DESCRIPTION}")
     result = exp.run(out_dir=out, steps=steps, device=device, seed=seed, console=console)
+    summary = Path(out) / SUMMARY_FILE
     console.print("figures:")
     for path in result.figures.values():
         console.print(f"  {path}", soft_wrap=True)
+    console.print(f"tables: {summary}", soft_wrap=True)
     console.print(f"done in {result.wall_time:.1f} s")
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    console.save_text(str(summary))
     return 0
 
 
@@ -152,14 +169,37 @@ def _optional_import(name: str):
     return None
 
 
+_ROLE = re.compile(r":(?:py:)?(?:func|meth|mod|class|attr|data|obj|exc|const):`~?([^`<]+?)(?:\s*<[^>]*>)?`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain(text: str | None) -> str | None:
+    """``text`` without Sphinx markup: ``:func:`supercourse.train` `` -> ``supercourse.train``, double backticks dropped."""
+    if text is None:
+        return None
+    return _LITERAL.sub(r"\1", _ROLE.sub(r"\1", text))
+
+
+def _plain_help(subparsers: argparse._SubParsersAction) -> None:
+    for action in subparsers._choices_actions:
+        action.help = plain(action.help)
+    for parser in subparsers.choices.values():
+        parser.description, parser.epilog = plain(parser.description), plain(parser.epilog)
+        for action in parser._actions:
+            if isinstance(action.help, str):
+                action.help = plain(action.help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``supercourse`` parser with every available subcommand registered."""
     from . import __version__
 
     parser = _Parser(
         prog=PROG,
-        description="Toy Models of Superposition, the course: reproduce the paper's figures, check your setup, "
-        "grade lessons.",
+        description="Toy Models of Superposition, the course. Learners: 'supercourse start' copies the lessons "
+        "into a folder of your own, 'supercourse check' grades them, 'supercourse doctor' checks this "
+        "machine, 'supercourse reproduce' trains the paper's experiments. Add --help after a command for "
+        "its options.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument(
@@ -170,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for register in _registrars():
         register(subparsers)
+    _plain_help(subparsers)
     return parser
 
 

@@ -31,11 +31,17 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from err
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for, but torch finds no CUDA GPU here; use 'cpu' or None")
+            raise ValueError(
+                f"device={device!r} was asked for, but torch finds no CUDA GPU here: use 'cpu', or leave the device "
+                "unset to let training pick (supercourse doctor says why there is no GPU)"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are present")
     elif dev.type == "mps" and not _mps_available():
-        raise ValueError(f"device={device!r} was asked for, but MPS is not available here; use 'cpu' or None")
+        raise ValueError(
+            f"device={device!r} was asked for, but MPS (Apple GPU) is not available here: use 'cpu', or leave the "
+            "device unset to let training pick"
+        )
     elif dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
     return dev

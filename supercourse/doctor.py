@@ -1,9 +1,11 @@
 """``supercourse doctor``: what torch sees on this machine, and how fast it trains.
 
-Prints, as a rich table: Python and torch versions, CUDA and MPS availability,
-the device :func:`supercourse.pick_device` chooses, CPU threads, and a short
-throughput probe: the basic-results model (7 instances, n=20, m=5, batch 1024)
-trained with :func:`supercourse.train` for about two seconds.
+Prints a table: the Python and torch versions, whether torch can use an NVIDIA
+GPU (CUDA) or an Apple GPU (MPS), the device training will use, the CPU
+threads, what to do when torch and the machine do not match (a CUDA build with
+no GPU, a CPU build with a GPU present), and a short speed test: the
+basic-results model (7 instances, n=20, m=5, batch 1024) trained for about
+two seconds.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ import argparse
 import math
 import os
 import platform
+from pathlib import Path
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Probe", "environment", "probe_throughput", "register", "run"]
+__all__ = ["Probe", "environment", "advice", "nvidia_gpu_present", "probe_throughput", "register", "run",
+           "CPU_WHEELS", "CUDA_WHEELS"]
+
+CPU_WHEELS = "https://download.pytorch.org/whl/cpu"
+"""PyTorch's index of CPU-only wheels (about 200 MB instead of several GB)."""
+CUDA_WHEELS = "https://pytorch.org/get-started/locally/"
+"""Where PyTorch says which CUDA build fits a machine's driver."""
 
 PROBE_SECONDS = 2.0
 _WARMUP_STEPS = 20
@@ -52,13 +61,72 @@ def environment() -> list[tuple[str, str]]:
         built = "torch built without CUDA" if torch.version.cuda is None else f"torch built for CUDA {torch.version.cuda}"
         rows.append(("CUDA", f"no ({built})"))
     rows.append(("MPS (Apple GPU)", "yes" if _mps_available() else "no"))
-    rows.append(("device chosen by pick_device()", str(pick_device())))
+    rows.append(("training will use", str(pick_device())))
     rows.append(("CPU threads (torch / cores)", f"{torch.get_num_threads()} / {os.cpu_count()}"))
+    for line in advice(torch.version.cuda, torch.cuda.is_available(), nvidia_gpu_present(), _mps_available()):
+        rows.append(("what to do", line))
+    clone = Path.cwd() / "supercourse"
+    if (clone / "supercourse" / "__init__.py").is_file():
+        rows.append((
+            "what to do",
+            f"You are in the folder above the clone ({clone}): Python or Jupyter started here imports that "
+            "folder, not the library. Start them inside the clone or in your workspace (supercourse start).",
+        ))
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]
         busy = " (busy: other jobs compete for the CPU, timings will be slow)" if load > (os.cpu_count() or 1) else ""
         rows.append(("load average (1 min)", f"{load:.2f}{busy}"))
     return rows
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU and driver, whatever torch was built for.
+
+    Looks for the driver (``/proc/driver/nvidia/version``, ``/dev/nvidia0``) or
+    ``nvidia-smi`` on the ``PATH``; does not need a CUDA build of torch.
+    """
+    import shutil
+
+    return (
+        Path("/proc/driver/nvidia/version").exists()
+        or Path("/dev/nvidia0").exists()
+        or shutil.which("nvidia-smi") is not None
+    )
+
+
+def advice(cuda_build: str | None, cuda_available: bool, gpu_present: bool, mps_available: bool = False) -> list[str]:
+    """What to do about this machine's torch, in plain words (one string per piece of advice).
+
+    Args:
+        cuda_build: ``torch.version.cuda`` (``None`` for a CPU-only build).
+        cuda_available: ``torch.cuda.is_available()``.
+        gpu_present: :func:`nvidia_gpu_present` (an NVIDIA driver is installed).
+        mps_available: torch can use an Apple GPU.
+    """
+    reinstall = "pip uninstall -y torch && pip install torch --index-url {}"
+    if cuda_available:
+        return ["torch uses the NVIDIA GPU: training picks it by itself, and SCALE = \"paper\" is practical."]
+    if mps_available:
+        return ["torch uses the Apple GPU (MPS): training picks it by itself."]
+    if cuda_build is not None and not gpu_present:
+        return [
+            f"This torch is built for CUDA {cuda_build} (several GB of GPU libraries) but this machine has no "
+            "NVIDIA GPU, so everything runs on the CPU. A CPU-only build trains just as fast here and is far "
+            f"smaller: {reinstall.format(CPU_WHEELS)}"
+        ]
+    if cuda_build is not None and gpu_present:
+        return [
+            f"An NVIDIA GPU is here and torch is built for CUDA {cuda_build}, but torch cannot use the GPU: "
+            "usually the driver is older than that CUDA version. Run nvidia-smi to see the driver's CUDA "
+            f"version, then install the torch build for it (see {CUDA_WHEELS}), or update the driver."
+        ]
+    if gpu_present:
+        return [
+            "An NVIDIA GPU is here but this torch is the CPU-only build, so the GPU sits idle. Install a CUDA "
+            f"build that fits your driver (nvidia-smi shows its CUDA version; commands at {CUDA_WHEELS}), e.g. "
+            + reinstall.format("https://download.pytorch.org/whl/cu126")
+        ]
+    return ["CPU-only torch on a machine without a GPU: the right build. Lessons at SCALE = \"cpu\" take minutes."]
 
 
 def probe_throughput(seconds: float = PROBE_SECONDS, device: str | torch.device | None = None) -> Probe:
@@ -142,13 +210,17 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``doctor [--seconds S] [--device D]`` to the ``supercourse`` command line."""
     parser = subparsers.add_parser(
         "doctor",
-        help="show what torch sees here and measure training throughput",
+        help="check this machine: torch version, GPU, what to do, training speed",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     parser.add_argument(
         "--seconds", type=_seconds, default=PROBE_SECONDS, metavar="S",
-        help=f"length of the throughput probe (default {PROBE_SECONDS:g}; 0 skips it)",
+        help=f"how long the speed test trains, in seconds (default {PROBE_SECONDS:g}; 0 skips it)",
     )
-    parser.add_argument("--device", default=None, metavar="D", help="device to probe (default: pick_device()'s choice)")
+    parser.add_argument(
+        "--device", default=None, metavar="D",
+        help="cpu, cuda, cuda:N or mps: where to run the speed test (default: the GPU if torch can use one, "
+        "else the CPU)",
+    )
     parser.set_defaults(func=run)
     return parser

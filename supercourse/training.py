@@ -1,12 +1,14 @@
 """Training every instance of a model at once with AdamW.
 
-:func:`train` is the course's one training entry point. For a
-:class:`~supercourse.model.ToyModel` it uses the fast analytic step in
+:func:`train` is the course's one training entry point. For a plain
+:class:`~supercourse.model.ToyModel` (or a subclass that keeps its data,
+forward and loss: :func:`uses_fast_path`) it uses the fast analytic step in
 :mod:`supercourse.fast` and a single fused AdamW kernel per step (on CUDA the
-two are replayed as a CUDA graph, a chunk of steps per launch); any other
-module with ``generate_batch`` and ``loss`` methods (the later lessons' models)
-trains through autograd with the same recipe, schedule, logging and progress
-bar.
+two are replayed as a CUDA graph, a chunk of steps per launch). Everything
+else (a subclass with its own ``generate_batch``, ``forward`` or loss, the
+later lessons' models, training on a fixed ``dataset``) trains through
+autograd with the same recipe, schedule, logging, callback and progress bar.
+:mod:`supercourse.reference_loop` is the plain loop both must agree with.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -25,7 +28,10 @@ from .fast import ToyModelStep
 from .model import ToyModel
 from .schedules import Schedule, resolve_schedule
 
-__all__ = ["History", "train", "make_adamw"]
+__all__ = ["History", "train", "make_adamw", "uses_fast_path", "Callback"]
+
+Callback = Callable[[int, nn.Module, torch.Tensor], object]
+"""``callback(step, model, per_instance_loss)``, called by :func:`train` at every logged step."""
 
 
 @dataclass
@@ -136,12 +142,40 @@ def _progress_wanted(progress: bool) -> bool:
     return progress and not os.environ.get("NBGRADER_EXECUTION") and not os.environ.get("SUPERCOURSE_GRADING")
 
 
+def _in_jupyter() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, nbclient), where a live terminal bar does not belong."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 class _Progress:
-    """A rich progress bar (works in terminals and, with ipywidgets, in Jupyter)."""
+    """Training progress that reaches the last step and leaves one final line.
+
+    In a terminal: a rich bar, refreshed once more at the end so it shows the
+    last step. In Jupyter: one output that updates in place (an HTML
+    ``<progress>`` and a line of text) and, when training ends, is replaced by
+    the final line ``<description>: <steps>/<steps> steps, loss <loss>, <s> s``;
+    that line is what a saved or statically rendered notebook shows (no widget).
+    """
+
+    JUPYTER_REFRESH_S = 0.25
 
     def __init__(self, enabled: bool, steps: int, description: str) -> None:
         self.bar = None
+        self.handle = None
+        self.steps, self.description = steps, description
+        self.completed, self.loss = 0, "-"
+        self.start = self._shown = time.perf_counter()
         if not enabled:
+            return
+        if _in_jupyter():
+            from IPython.display import display
+
+            self.handle = display(self._bundle(final=False), raw=True, display_id=True)
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -155,14 +189,64 @@ class _Progress:
         self.task = self.bar.add_task(description, total=steps, loss="-")
         self.bar.start()
 
+    def line(self, final: bool = False) -> str:
+        """``training ...: 2000/2000 steps, loss 0.0123, 4.1 s`` (``stopped at`` when it ended early)."""
+        elapsed = time.perf_counter() - self.start
+        done = f"{self.completed}/{self.steps} steps" if not final or self.completed == self.steps else (
+            f"stopped at {self.completed}/{self.steps} steps"
+        )
+        return f"{self.description}: {done}, loss {self.loss}, {elapsed:.1f} s"
+
+    def _bundle(self, final: bool) -> dict[str, str]:
+        import html
+
+        text = self.line(final)
+        bar = "" if final else (
+            f'<progress value="{self.completed}" max="{self.steps}" '
+            'style="width:14em;vertical-align:middle;margin-right:0.6em"></progress>'
+        )
+        return {"text/plain": text, "text/html": f'<div class="sc-progress">{bar}{html.escape(text)}</div>'}
+
     def update(self, completed: int, loss: torch.Tensor | None) -> None:
+        if self.bar is None and self.handle is None:
+            return
+        self.completed = completed
+        self.loss = f"{loss.sum().item():.4g}" if loss is not None else "-"
         if self.bar is not None:
-            text = f"{loss.sum().item():.4g}" if loss is not None else "-"
-            self.bar.update(self.task, completed=completed, loss=text)
+            self.bar.update(self.task, completed=completed, loss=self.loss)
+        elif time.perf_counter() - self._shown >= self.JUPYTER_REFRESH_S:
+            self.handle.update(self._bundle(final=False), raw=True)
+            self._shown = time.perf_counter()
 
     def close(self) -> None:
         if self.bar is not None:
+            self.bar.update(self.task, completed=self.completed, loss=self.loss)
+            self.bar.refresh()  # rich skips the final refresh in Jupyter; this one also ends the terminal bar
             self.bar.stop()
+        if self.handle is not None:
+            self.handle.update(self._bundle(final=True), raw=True)
+
+
+FAST_PATH_METHODS = ("generate_batch", "forward", "hidden", "loss", "per_instance_loss")
+"""The :class:`ToyModel` methods whose maths the fast step reproduces: a subclass that overrides none of them
+gets the fast path."""
+
+
+def uses_fast_path(model: nn.Module) -> bool:
+    """Whether :func:`train` trains ``model`` with the fast analytic step (else through autograd).
+
+    True exactly when the model's data, forward and loss are what
+    :class:`~supercourse.fast.ToyModelStep` computes: ``model`` is a
+    :class:`ToyModel` whose class (and instance) overrides none of
+    :data:`FAST_PATH_METHODS` and which has no forward hooks.
+    """
+    if not isinstance(model, ToyModel):
+        return False
+    cls = type(model)
+    for name in FAST_PATH_METHODS:
+        if getattr(cls, name) is not getattr(ToyModel, name) or name in vars(model):
+            return False
+    return not (model._forward_hooks or model._forward_pre_hooks)
 
 
 def train(
@@ -176,6 +260,8 @@ def train(
     device: str | torch.device | None = None,
     progress: bool = True,
     log_every: int | None = None,
+    callback: Callback | None = None,
+    dataset: torch.Tensor | None = None,
 ) -> History:
     """Train every instance of ``model`` at once with AdamW (the paper's recipe by default).
 
@@ -183,6 +269,10 @@ def train(
         model: a :class:`ToyModel`, or any module with ``generate_batch(batch_size,
             generator)`` and ``loss(x, x_hat)`` (and optionally
             ``per_instance_loss``). Trained in place and moved to ``device``.
+            A subclass's own ``generate_batch``, ``forward`` and losses are
+            what it trains on (:func:`uses_fast_path` says which path runs):
+            the gradient is that of ``model.loss``, the logged loss
+            ``model.per_instance_loss``.
         steps, batch_size: optimisation steps, and fresh samples per step per instance.
         lr, weight_decay: AdamW's learning rate and decoupled weight decay.
         lr_schedule: ``"constant"``, ``"linear"``, ``"cosine"`` or ``f(step, steps) -> factor``.
@@ -192,6 +282,23 @@ def train(
         progress: show a rich progress bar (never while autograding).
         log_every: log the per-instance loss every this many steps (default:
             about 100 points) and always at the last step.
+        callback: ``callback(step, model, per_instance_loss)`` called at every
+            logged step, after that step's update (so ``model``'s parameters
+            are the ones step ``step + 1`` starts from), with the loss logged at
+            that step (``(n_instances,)`` on the training device, measured on
+            step ``step``'s batch before the update; ``(1,)``, the total, for a
+            module without ``per_instance_loss``). It may read the model or
+            change its parameters in place (under ``torch.no_grad()``; the
+            optimizer keeps its state); its return value is ignored. Works on
+            both paths.
+        dataset: train on this fixed finite dataset instead of fresh draws:
+            ``(n_examples, n_instances, n_features)``, row ``j`` being example
+            ``j`` of every instance. Each step takes the next
+            ``min(batch_size, n_examples)`` rows of a seeded random permutation
+            (reshuffled when too few are left for a batch: batches never repeat
+            an example, and with ``batch_size >= n_examples`` every step is
+            the full dataset). ``model.generate_batch`` is not called. Always
+            trains through autograd.
 
     Returns:
         a :class:`History` with ``losses: (n_logged, n_instances)``; for a module
@@ -205,8 +312,16 @@ def train(
     weight_decay = _check_number("weight_decay", weight_decay, 0.0, strict=False)
     schedule = resolve_schedule(lr_schedule)
     log_every = check_positive_int("log_every", log_every) if log_every is not None else max(1, steps // 100)
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"callback must be callable as callback(step, model, per_instance_loss), got {type(callback).__name__}"
+        )
+    if dataset is not None:
+        dataset = _check_dataset(dataset, model)
     dev = pick_device(device)
     model.to(dev)
+    if dataset is not None:
+        dataset = dataset.to(dev)
 
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
@@ -216,9 +331,10 @@ def train(
         raise ValueError("model has no trainable parameters")
     lrs = [lr * schedule(step, steps) for step in range(steps)]
 
+    fast_path = dataset is None and uses_fast_path(model)
     threads = torch.get_num_threads()
-    single_threaded = isinstance(model, ToyModel) and dev.type == "cpu" and threads > 1
-    if isinstance(model, ToyModel):
+    single_threaded = fast_path and dev.type == "cpu" and threads > 1
+    if fast_path:
         # On the CPU torch runs single-threaded while training and the step
         # spreads its blocks of instances over `threads` workers instead: one
         # join per step rather than a parallel region (and its barrier) per
@@ -233,11 +349,12 @@ def train(
             fused, optimizer = None, make_adamw(params, lr, weight_decay)
             update = _optimizer_update(optimizer)
     else:
-        for method in ("generate_batch", "loss"):
+        for method in ("generate_batch", "loss") if dataset is None else ("loss",):
             if not callable(getattr(model, method, None)):
                 raise TypeError(f"model must define {method}(); {type(model).__name__} does not")
         fused, optimizer = None, make_adamw(params, lr, weight_decay)
-        step_fn = _AutogradStep(model, batch_size, generator, optimizer)
+        step_fn = _AutogradStep(model, batch_size, generator, optimizer, dataset)
+        batch_size = step_fn.batch_size
         update = _optimizer_update(optimizer)
         n_instances = int(getattr(model, "n_instances", 1))
         # Without per_instance_loss only the total is known: log it in one column
@@ -270,6 +387,8 @@ def train(
                 if loss is not None:
                     losses[row] = loss.detach()
                     row += 1
+                    if callback is not None:
+                        _call_back(callback, step, model, losses[row - 1], threads if single_threaded else None)
                 step += 1
             if step >= next_bar or step == steps:
                 bar.update(step, losses[row - 1] if row else None)
@@ -290,8 +409,37 @@ def train(
         device=str(dev),
         batch_size=batch_size,
         n_instances=n_instances,
-        extra={"seed": seed},
+        extra={"seed": seed} if dataset is None else {"seed": seed, "n_examples": int(dataset.shape[0])},
     )
+
+
+def _call_back(callback: Callback, step: int, model: nn.Module, loss: torch.Tensor, threads: int | None) -> None:
+    """Run the user's callback with torch's usual thread count (the fast CPU path trains single-threaded)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        callback(step, model, loss.clone())
+    finally:
+        if threads is not None:
+            torch.set_num_threads(1)
+
+
+def _check_dataset(dataset: object, model: nn.Module) -> torch.Tensor:
+    """``dataset: (n_examples, n_instances, n_features)``, checked against what ``model`` declares."""
+    if not isinstance(dataset, torch.Tensor):
+        raise TypeError(
+            f"dataset must be a torch.Tensor of shape (n_examples, n_instances, n_features), got {type(dataset).__name__}"
+        )
+    if not dataset.is_floating_point():
+        raise TypeError(f"dataset must be a floating-point tensor, got dtype {dataset.dtype}")
+    want = (int(getattr(model, "n_instances", dataset.shape[1] if dataset.dim() == 3 else -1)),
+            int(getattr(model, "n_features", dataset.shape[2] if dataset.dim() == 3 else -1)))
+    if dataset.dim() != 3 or dataset.shape[0] < 1 or tuple(dataset.shape[1:]) != want:
+        raise ValueError(
+            f"dataset must have shape (n_examples >= 1, n_instances={want[0]}, n_features={want[1]}), "
+            f"got {tuple(dataset.shape)}"
+        )
+    return dataset.detach()
 
 
 def _optimizer_update(optimizer: torch.optim.Optimizer):
@@ -367,21 +515,49 @@ class _GraphedSteps:
 
 
 class _AutogradStep:
-    """The plain step for models without an analytic gradient."""
+    """The plain step: the model's own data (or a batch of ``dataset``), forward and loss, through autograd.
 
-    def __init__(self, model: nn.Module, batch_size: int, generator: torch.Generator, optimizer) -> None:
-        self.model, self.batch_size, self.generator, self.optimizer = model, batch_size, generator, optimizer
+    The gradient is that of ``model.loss(x, x_hat)``; at logged steps the
+    logged loss is ``model.per_instance_loss(x, x_hat)`` ``(n_instances,)``,
+    or the total ``(1,)`` for a module without one.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        batch_size: int,
+        generator: torch.Generator,
+        optimizer,
+        dataset: torch.Tensor | None = None,
+    ) -> None:
+        self.model, self.generator, self.optimizer, self.dataset = model, generator, optimizer, dataset
+        self.batch_size = batch_size if dataset is None else min(batch_size, int(dataset.shape[0]))
         self.per_instance = getattr(model, "per_instance_loss", None)
+        self._order = torch.empty(0, dtype=torch.long)
+        self._next = 0
+
+    def _batch(self) -> torch.Tensor:
+        if self.dataset is None:
+            return self.model.generate_batch(self.batch_size, generator=self.generator)
+        if self._next + self.batch_size > len(self._order):  # a fresh permutation of the examples
+            n = self.dataset.shape[0]
+            self._order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+            self._next = 0
+        idx = self._order[self._next : self._next + self.batch_size]
+        self._next += self.batch_size
+        return self.dataset[idx.to(self.dataset.device)]
 
     def __call__(self, want_loss: bool) -> torch.Tensor | None:
-        x = self.model.generate_batch(self.batch_size, generator=self.generator)
+        x = self._batch()
         x_hat = self.model(x)
-        if self.per_instance is not None:
-            per = self.per_instance(x, x_hat)
-            loss = per.sum()
-        else:
-            loss = self.model.loss(x, x_hat)
-            per = loss.reshape(1)
+        loss = self.model.loss(x, x_hat)
+        per = None
+        if want_loss:
+            if self.per_instance is not None:
+                with torch.no_grad():
+                    per = self.per_instance(x, x_hat.detach()).detach()
+            else:
+                per = loss.detach().reshape(1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        return per.detach() if want_loss else None
+        return per

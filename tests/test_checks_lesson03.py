@@ -1,23 +1,22 @@
-"""Lesson 3's checks bite: the solution notebook scores full marks, plausible mistakes lose points.
+"""Lesson 3's checks bite and are fair: every known mistake loses points with a message that names it,
+and correct implementations written in other ways keep full marks.
 
-Each mutant is a mistake a learner could really make. The test asserts that it
-loses points and that a failing property's message names the mistake (a
-keyword from the message the learner would read).
+The wrong implementations are the check module's mistake tables (``lesson03.MISTAKES``), the same
+definitions the checks diagnose with; the correct alternatives are here.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
 
-from autograder import run_exercise
 from autograder.checks import lesson03
 from autograder.exercises import get_exercise
-from lesson_tools import assert_rejected as _assert_rejected, failure_messages as _messages, solution_namespace
-from supercourse import metrics
+from autograder.toolkit.testing import assert_full_marks, assert_rejected, grade
+from lesson_tools import solution_namespace
 
 LESSON = "03-measuring-superposition"
 NAMES = ["feature_norms", "superposition", "gram", "feature_bars", "features_per_density"]
@@ -28,395 +27,145 @@ def ns():
     return solution_namespace(LESSON)
 
 
-# --------------------------------------------------------------------------- the registry
-
-
 def test_points_per_exercise():
     assert [get_exercise(f"03.{n}").points for n in NAMES] == [2, 4, 2, 4, 2]
 
 
-def test_checks_are_fast(ns):
-    # Grading one lesson takes under a minute: every exercise's checks run in a few seconds.
-    for name in NAMES:
-        verdict = run_exercise(f"03.{name}", ns[name])
-        assert verdict.seconds < 15, f"{name}: {verdict.seconds:.1f} s"
+@pytest.mark.parametrize("name", NAMES)
+def test_the_solution_keeps_full_marks_quickly(ns, name):
+    verdict = grade(f"03.{name}", ns[name])
+    assert verdict.passed, verdict.report()
+    assert verdict.seconds < 15, f"{name}: {verdict.seconds:.1f} s"
 
 
-# --------------------------------------------------------------------------- 03.feature_norms
+MISTAKES = [(name, m) for name in NAMES for m in lesson03.MISTAKES[name]]
 
 
-def norms_over_features(W):
-    return W.norm(dim=2)
+@pytest.mark.parametrize("name, mistake", MISTAKES, ids=[f"{n}-{m.name}" for n, m in MISTAKES])
+def test_every_mistake_loses_points_and_is_named(name, mistake):
+    assert_rejected(f"03.{name}", mistake)
 
 
-def norms_over_instances(W):
-    return W.norm(dim=0)
+def test_every_exercise_has_at_least_eight_mistakes():
+    assert all(len(lesson03.MISTAKES[n]) >= 8 for n in NAMES), {n: len(lesson03.MISTAKES[n]) for n in NAMES}
 
 
-def norms_keepdim(W):
-    return W.norm(dim=1, keepdim=True)
+# --------------------------------------------------------------------------- correct alternatives
 
 
-def squared_norms(W):
-    return W.square().sum(dim=1)
-
-
-def l1_norms(W):
-    return W.abs().sum(dim=1)
-
-
-def norms_of_rows_square(W):
-    # Right shape whenever n_hidden == n_features, wrong axis.
-    return W.norm(dim=2) if W.shape[1] == W.shape[2] else W.norm(dim=1)
-
-
-def norms_from_the_reference(W):
-    from supercourse import metrics as m
-
-    return m.feature_norms(W)
-
-
-@pytest.mark.parametrize(
-    "impl, keyword",
-    [
-        (norms_over_features, "reduce over dim 1"),
-        (norms_over_instances, "instance dimension is gone"),
-        (norms_keepdim, "keepdim"),
-        (squared_norms, "squared norms"),
-        (l1_norms, "L1 norm"),
-        (norms_of_rows_square, "lengths of W's rows"),
-        (norms_from_the_reference, "implement this yourself"),
-    ],
-    ids=lambda v: v.__name__ if callable(v) else "",
-)
-def test_feature_norms_mutants(impl, keyword):
-    _assert_rejected("03.feature_norms", impl, keyword)
-
-
-# --------------------------------------------------------------------------- 03.superposition
-
-
-def _safe_unit(W):
+def _unit_where(W):
     n = W.norm(dim=1, keepdim=True)
-    return torch.where(n > 1e-8, W / n.clamp_min(1e-8), torch.zeros_like(W))
+    return torch.where(n > 0, W / torch.where(n > 0, n, torch.ones_like(n)), torch.zeros_like(W))
 
 
-def _off(W):
-    return 1 - torch.eye(W.shape[-1], dtype=W.dtype)
-
-
-def sup_unnormalised(W):
-    return ((W.mT @ W).square() * _off(W)).sum(-1)
-
-
-def sup_includes_self(W):
-    return (_safe_unit(W).mT @ W).square().sum(-1)
-
-
-def sup_nan_for_zero_columns(W):
-    unit = W / W.norm(dim=1, keepdim=True)
-    sq = (unit.mT @ W).square()
-    return (sq * _off(W)).sum(-1)
-
-
-def sup_cosines(W):
-    u = _safe_unit(W)
-    return ((u.mT @ u).square() * _off(W)).sum(-1)
-
-
-def sup_not_squared(W):
-    return ((_safe_unit(W).mT @ W) * _off(W)).sum(-1)
-
-
-def sup_normalises_the_other(W):
-    return ((W.mT @ _safe_unit(W)).square() * _off(W)).sum(-1)
-
-
-def sup_max_instead_of_sum(W):
-    return ((_safe_unit(W).mT @ W).square() * _off(W)).amax(-1)
-
-
-def sup_wrong_axis(W):
-    # Normalises rows and compares hidden dimensions: (n_instances, n_hidden).
-    n = W.norm(dim=2, keepdim=True).clamp_min(1e-8)
-    sq = ((W / n) @ W.mT).square()
-    return sq.sum(-1) - sq.diagonal(dim1=-2, dim2=-1)
-
-
-@pytest.mark.parametrize(
-    "impl, keyword",
-    [
-        (sup_unnormalised, "without normalising"),
-        (sup_includes_self, "includes j = i"),
-        (sup_nan_for_zero_columns, "zero column"),
-        (sup_cosines, "both vectors are normalised"),
-        (sup_not_squared, "not squared"),
-        (sup_normalises_the_other, "normalises W_j instead of W_i"),
-        (sup_max_instead_of_sum, "should be"),
-        (sup_wrong_axis, "reduce over dim 1"),
-    ],
-    ids=lambda v: v.__name__ if callable(v) else "",
-)
-def test_superposition_mutants(impl, keyword):
-    _assert_rejected("03.superposition", impl, keyword)
-
-
-def test_superposition_nan_mutant_loses_only_the_zero_column_point():
-    verdict = run_exercise("03.superposition", sup_nan_for_zero_columns)
-    failed = [p.test for p in verdict.properties if not p.passed]
-    assert failed == ["test_superposition_zero_columns"]
-
-
-# --------------------------------------------------------------------------- 03.gram
-
-
-def gram_hidden(W):
-    return W @ W.mT
-
-
-def gram_cosines(W):
-    u = _safe_unit(W)
-    return u.mT @ u
-
-
-def gram_first_instance(W):
-    return (W[0].T @ W[0]).expand(W.shape[0], -1, -1)
-
-
-def gram_summed_over_instances(W):
-    return torch.einsum("kmi,kmj->ij", W, W)
-
-
-def gram_squared(W):
-    return (W.mT @ W).square()
-
-
-def gram_square_shaped_transpose(W):
-    return W @ W.mT if W.shape[1] == W.shape[2] else W.mT @ W
-
-
-@pytest.mark.parametrize(
-    "impl, keyword",
-    [
-        (gram_hidden, "W W^T"),
-        (gram_cosines, "cosines"),
-        (gram_first_instance, "instance 0's matrix"),
-        (gram_summed_over_instances, "instance dimension is gone"),
-        (gram_squared, "squared"),
-        (gram_square_shaped_transpose, "W W^T"),
-    ],
-    ids=lambda v: v.__name__ if callable(v) else "",
-)
-def test_gram_mutants(impl, keyword):
-    _assert_rejected("03.gram", impl, keyword)
-
-
-# --------------------------------------------------------------------------- 03.feature_bars
-
-INFERNO = colormaps["inferno"]
-
-
-def _bars(W, titles=None, *, lengths=None, colours=None, one_axes=False):
-    """A configurable feature-bar figure: ``lengths(W) -> (k, n)``, ``colours(W) -> (k, n, 4)``."""
-    W = W.detach()
+def _sup_loop(W):
     k, _, n = W.shape
-    lengths = (lengths or (lambda w: metrics.feature_norms(w)))(W)
-    colours = (colours or (lambda w: INFERNO(metrics.superposition(w).clamp(max=1).numpy())))(W)
-    titles = titles or [f"instance {i}" for i in range(k)]
-    fig = Figure()
-    if one_axes:
-        ax = fig.add_subplot()
-        ax.barh(range(k * lengths.shape[1]), lengths.flatten().tolist(), color=colours.reshape(-1, 4))
-        return fig
-    axes = fig.subplots(1, k, squeeze=False)[0]
-    for i, ax in enumerate(axes):
-        ax.barh(range(lengths.shape[1]), lengths[i].tolist(), color=colours[i])
-        ax.set_title(titles[i])
+    out = torch.zeros(k, n, dtype=W.dtype)
+    for a in range(k):
+        for i in range(n):
+            norm = W[a, :, i].norm()
+            if norm == 0:
+                continue
+            for j in range(n):
+                if j != i:
+                    out[a, i] += (W[a, :, i] @ W[a, :, j] / norm) ** 2
+    return out
+
+
+def _sup_float64(W):
+    Wd = W.detach().double()
+    norms = Wd.norm(dim=1)
+    G = torch.einsum("kmi,kmj->kij", Wd, Wd)
+    sq = G.square() / (norms.square()[:, :, None] + 1e-300)
+    sq = sq * (1 - torch.eye(W.shape[-1], dtype=torch.float64))
+    return sq.sum(-1).to(W.dtype)
+
+
+def _sup_mask(W):
+    unit = _unit_where(W)
+    overlaps = torch.bmm(unit.transpose(1, 2), W)
+    mask = ~torch.eye(W.shape[-1], dtype=torch.bool)
+    return (overlaps.square() * mask).sum(-1)
+
+
+def _bars_pyplot(norms, superposition, titles=None):
+    import matplotlib.pyplot as plt
+
+    k, n = norms.shape
+    fig, axes = plt.subplots(1, k, squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        colours = colormaps["viridis"](Normalize(0, 1, clip=True)(superposition[i].detach().numpy()))
+        ax.barh(np.arange(n), norms[i].detach().numpy(), color=colours)
+        ax.invert_yaxis()
+        ax.set_title(titles[i] if titles else f"instance {i}")
     return fig
 
 
-def bars_coloured_by_norm(W, titles=None):
-    return _bars(W, titles, colours=lambda w: INFERNO(metrics.feature_norms(w).clamp(max=1).numpy()))
+def _bars_vertical(norms, superposition, titles=None):
+    from matplotlib.figure import Figure
+
+    k, n = norms.shape
+    fig = Figure()
+    for i in range(k):
+        ax = fig.add_subplot(1, k, i + 1)
+        for j in range(n):  # one call per bar, in feature order, left to right
+            s = min(float(superposition[i, j]), 1.0)
+            ax.bar([j], [float(norms[i, j])], color=colormaps["magma"](s))
+        ax.set_title(titles[i] if titles is not None else f"instance {i}")
+    return fig
 
 
-def bars_normalised_per_panel(W, titles=None):
-    def colours(w):
-        s = metrics.superposition(w)
-        return INFERNO((s / s.amax(dim=1, keepdim=True).clamp_min(1e-8)).numpy())
+def _bars_reversed_positions(norms, superposition, titles=None):
+    from matplotlib.figure import Figure
 
-    return _bars(W, titles, colours=colours)
-
-
-def bars_not_clipped(W, titles=None):
-    def colours(w):
-        s = metrics.superposition(w)
-        return INFERNO(Normalize(0, max(s.max().item(), 1e-8))(s.numpy()))
-
-    return _bars(W, titles, colours=colours)
+    norms, sup = norms.detach().double(), superposition.detach().double()
+    k, n = norms.shape
+    fig = Figure(layout="constrained")
+    axes = fig.subplots(1, k, squeeze=False)[0]
+    for i, ax in enumerate(axes):
+        ax.barh(list(range(n - 1, -1, -1)), norms[i].tolist(), color=colormaps["Reds"](sup[i].clamp(0, 1).tolist()))
+        ax.set_xlim(0, max(1.1, 1.05 * norms.max().item()))
+        ax.set_title((titles or [f"instance {a}" for a in range(k)])[i])
+    return fig
 
 
-def bars_rainbow(W, titles=None):
-    return _bars(W, titles, colours=lambda w: colormaps["jet"](metrics.superposition(w).clamp(max=1).numpy()))
-
-
-def bars_one_colour(W, titles=None):
-    return _bars(W, titles, colours=lambda w: INFERNO(torch.zeros(w.shape[0], w.shape[2]).numpy()))
-
-
-def bars_squared_lengths(W, titles=None):
-    return _bars(W, titles, lengths=lambda w: metrics.feature_norms(w).square())
-
-
-def bars_one_axes(W, titles=None):
-    return _bars(W, titles, one_axes=True)
-
-
-def bars_per_hidden_dimension(W, titles=None):
-    return _bars(
-        W, titles,
-        lengths=lambda w: w.norm(dim=2),
-        colours=lambda w: INFERNO(torch.zeros(w.shape[0], w.shape[1]).numpy()),
-    )
-
-
-def bars_no_titles(W, titles=None):
-    return _bars(W, None)
-
-
-def bars_shown_not_returned(W, titles=None):
-    _bars(W, titles)  # a learner who calls plt.show() and forgets `return fig`
-
-
-def bars_sorted_by_norm(W, titles=None):
-    return _bars(W, titles, lengths=lambda w: metrics.feature_norms(w).sort(dim=1, descending=True).values)
-
-
-def bars_from_the_library(W, titles=None):
-    from supercourse import plots
-
-    return plots.feature_bars(W, titles=titles)
-
-
-@pytest.mark.parametrize(
-    "impl, keyword",
-    [
-        (bars_coloured_by_norm, "follow the bars' lengths"),
-        (bars_normalised_per_panel, "one colour scale for every panel"),
-        (bars_not_clipped, "clipped at 1"),
-        (bars_rainbow, "sequential colormap"),
-        (bars_one_colour, "visibly different colours"),
-        (bars_squared_lengths, "squared norms"),
-        (bars_one_axes, "in one axes"),
-        (bars_per_hidden_dimension, "n_hidden bars"),
-        (bars_no_titles, "titled titles[k]"),
-        (bars_shown_not_returned, "should return a matplotlib Figure"),
-        (bars_sorted_by_norm, "in feature order"),
-        (bars_from_the_library, "implement this yourself"),
+CORRECT = {
+    "feature_norms": [
+        lambda W: torch.linalg.vector_norm(W, dim=1),
+        lambda W: torch.einsum("kmi,kmi->ki", W, W).sqrt(),
+        lambda W: torch.stack([w.T.norm(dim=1) for w in W]),
+        lambda W: W.double().square().sum(dim=-2).sqrt().to(W.dtype),
     ],
-    ids=lambda v: v.__name__ if callable(v) else "",
-)
-def test_feature_bars_mutants(impl, keyword):
-    _assert_rejected("03.feature_bars", impl, keyword)
-
-
-def test_the_checks_agree_with_the_library_figure():
-    # The checks inspect artists, not code: the reference library's feature_bars (black-red-gold colours,
-    # a colorbar axes, its own layout) draws everything they ask for. Only the forbid list refuses it.
-    from supercourse import plots
-
-    draw = plots.feature_bars
-
-    def library_bars(W, titles=None):
-        return draw(W, titles=titles)
-
-    verdict = run_exercise("03.feature_bars", library_bars)
-    assert verdict.passed, verdict.report()
-
-
-# --------------------------------------------------------------------------- 03.features_per_density
-
-
-def counts_squared(W, threshold=0.5):
-    return (W.square().sum(dim=1) > threshold).sum(dim=-1)
-
-
-def counts_at_or_above(W, threshold=0.5):
-    return (W.norm(dim=1) >= threshold).sum(dim=-1)
-
-
-def counts_fixed_threshold(W, threshold=0.5):
-    return (W.norm(dim=1) > 0.5).sum(dim=-1)
-
-
-def counts_mask(W, threshold=0.5):
-    return W.norm(dim=1) > threshold
-
-
-def counts_total(W, threshold=0.5):
-    return (W.norm(dim=1) > threshold).sum()
-
-
-def counts_entries(W, threshold=0.5):
-    return (W.abs().amax(dim=1) > threshold).sum(dim=-1)
-
-
-def counts_rows(W, threshold=0.5):
-    return (W.norm(dim=2) > threshold).sum(dim=-1)
-
-
-def counts_paper_numbers(W, threshold=0.5):
-    return torch.tensor([5, 7, 9, 10, 11, 12, 13][: W.shape[0]] + [13] * max(0, W.shape[0] - 7))
-
-
-def counts_from_the_reference(W, threshold=0.5):
-    from supercourse import metrics as m
-
-    return m.n_represented(W, threshold)
-
-
-@pytest.mark.parametrize(
-    "impl, keyword",
-    [
-        (counts_squared, "squared norm"),
-        (counts_at_or_above, "exactly equal to the threshold"),
-        (counts_fixed_threshold, "threshold argument is ignored"),
-        (counts_mask, "mask of represented features"),
-        (counts_total, "one number for all instances"),
-        (counts_entries, "single entries of W"),
-        (counts_rows, "counts hidden dimensions"),
-        (counts_paper_numbers, "with threshold 0.5"),
-        (counts_from_the_reference, "implement this yourself"),
+    "superposition": [_sup_loop, _sup_float64, _sup_mask],
+    "gram": [
+        lambda W: torch.einsum("kmi,kmj->kij", W, W),
+        lambda W: torch.bmm(W.transpose(1, 2), W),
+        lambda W: torch.stack([w.T @ w for w in W]),
+        lambda W: (W.double().unsqueeze(-1) * W.double().unsqueeze(-2)).sum(1).to(W.dtype),
     ],
-    ids=lambda v: v.__name__ if callable(v) else "",
-)
-def test_features_per_density_mutants(impl, keyword):
-    _assert_rejected("03.features_per_density", impl, keyword)
+    "feature_bars": [_bars_pyplot, _bars_vertical, _bars_reversed_positions],
+    "features_per_density": [
+        lambda norms, threshold=0.5: (norms > threshold).long().sum(-1),
+        lambda norms, threshold=0.5: torch.where(norms > threshold, 1, 0).sum(dim=1),
+        lambda norms, threshold=0.5: torch.tensor([sum(1 for v in row.tolist() if v > threshold) for row in norms]),
+        lambda norms, threshold=0.5: torch.count_nonzero(norms.detach() > threshold, dim=-1),
+    ],
+}
+ALTERNATIVES = [(name, i, fn) for name, fns in CORRECT.items() for i, fn in enumerate(fns)]
 
 
-def _defined_in_a_notebook(source: str, scope: dict):
-    exec(compile(source, "<notebook cell>", "exec"), scope)
-    return scope["features_per_density"]
+@pytest.mark.parametrize("name, index, impl", ALTERNATIVES, ids=[f"{n}-{i}" for n, i, _ in ALTERNATIVES])
+def test_correct_alternatives_keep_full_marks(name, index, impl):
+    assert_full_marks(f"03.{name}", impl)
 
 
-def test_features_per_density_also_counts_the_learners_own_model(ns):
-    import supercourse
-    from supercourse.experiments import basic_results
+def test_every_exercise_has_three_correct_alternatives():
+    assert all(len(CORRECT[n]) >= 3 for n in NAMES)
 
-    model = basic_results.make_model("relu", seed=3)
-    supercourse.train(model, steps=30, seed=0, device="cpu", progress=False)
-    source = "def features_per_density(W, threshold=0.5):\n    return (W.norm(dim=1) > threshold).sum(dim=-1)\n"
-    good = _defined_in_a_notebook(source, {"torch": torch, lesson03.NOTEBOOK_MODEL: model})
-    assert lesson03._learners_W(good) is not None
-    assert run_exercise("03.features_per_density", good).passed
 
-    # Right on every hand-made and seeded W, wrong on a trained sweep's (7 instances of 5 x 20 with
-    # every norm known): such a function fails only through the learner's own model.
-    trap = (
-        "def features_per_density(W, threshold=0.5):\n"
-        "    counts = (W.norm(dim=1) > threshold).sum(dim=-1)\n"
-        "    return counts + int(W is relu_model.W.detach().cpu().float() or torch.equal(W, relu_model.W.detach()))\n"
-    )
-    bad = _defined_in_a_notebook(trap, {"torch": torch, lesson03.NOTEBOOK_MODEL: model})
-    verdict = run_exercise("03.features_per_density", bad)
-    assert not verdict.passed and "your own trained model" in _messages(verdict).lower()
-    assert lesson03._learners_W(ns["features_per_density"]) is None  # the solution namespace trains nothing
+def test_a_superposition_mistake_costs_points_only_in_superposition(ns):
+    # feature_bars and features_per_density take the norms and superpositions: graded on their own.
+    wrong = lesson03.MISTAKES["superposition"][0].implementation
+    assert not grade("03.superposition", wrong).passed
+    for name in ("feature_bars", "features_per_density"):
+        assert grade(f"03.{name}", ns[name]).passed

@@ -36,7 +36,8 @@ def test_every_experiment_has_the_interface(name):
     assert exp.NAME == name
     assert isinstance(exp.DEFAULT_STEPS, int) and exp.DEFAULT_STEPS > 0
     model = exp.make_model(seed=0)
-    assert isinstance(model, ToyModel)
+    # A ToyModel, or a later lesson's model that train() takes (lesson 8: NeuronModel, AbsValueModel).
+    assert isinstance(model, ToyModel) or all(callable(getattr(model, f, None)) for f in ("generate_batch", "loss"))
     assert model.n_instances == len(exp.DENSITIES)
 
 
@@ -215,3 +216,59 @@ def test_seeded_runs_are_reproducible(tmp_path, monkeypatch):
     a = intro.run(tmp_path / "a", steps=20, seed=5, console=quiet_console(), restarts=1)
     b = intro.run(tmp_path / "b", steps=20, seed=5, console=quiet_console(), restarts=1)
     assert torch.equal(a.models["relu"].W, b.models["relu"].W)
+
+
+# --------------------------------------------------------------------------- params.safetensors, summary.json
+
+
+ARTIFACT_STEPS = 3
+ARTIFACTS_TESTED_ELSEWHERE = {"privileged-basis", "absolute-value"}
+"""Lesson 08's targets draw their figures inside run(), and those fail after 3 steps (a log-scaled axis
+of values that are all still 0): their artifacts need a longer run, left to their own tests."""
+
+
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if n not in ARTIFACTS_TESTED_ELSEWHERE])
+def test_every_target_writes_params_and_summary(tmp_path, monkeypatch, name):
+    # Every reproduce target leaves its trained parameters (safetensors, no pickle) and a JSON summary
+    # of its configuration and table beside its figures: results reusable without re-training.
+    # Figures are tested per experiment; here they are skipped, and the phase diagram's loss estimate
+    # uses few samples (its full 65,536 per instance take a minute).
+    import json
+
+    from safetensors.torch import load_file
+
+    from supercourse import phase
+
+    exp = EXPERIMENTS[name]
+    if hasattr(exp, "write_figures"):
+        monkeypatch.setattr(exp, "write_figures", lambda *args, **kwargs: {})
+    full_estimate = phase.evaluate_losses
+    monkeypatch.setattr(phase, "evaluate_losses", lambda model, n_samples=0, seed=0: full_estimate(model, 512, seed))
+    out = tmp_path / name
+    exp.run(out, steps=ARTIFACT_STEPS, device="cpu", seed=2, console=quiet_console())
+    params = load_file(str(out / "params.safetensors"))
+    W, b = params["W"], params["b_final"]
+    assert W.dim() == 3 and b.dim() == 2, (W.shape, b.shape)
+    assert W.shape[0] == b.shape[0] and W.shape[2] == b.shape[1], "W: (n_instances, n_hidden, n_features)"
+    assert torch.isfinite(W).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == ARTIFACT_STEPS and summary["seed"] == 2
+
+
+def test_artifacts_hold_the_trained_models_and_the_table(tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    result = basic_results.run(tmp_path, steps=ARTIFACT_STEPS, device="cpu", seed=4, console=quiet_console())
+    params = load_file(str(result.artifacts["params"]))
+    relu, linear = result.models["relu"], result.models["linear"]
+    assert torch.equal(params["W"], relu.W.detach()) and torch.equal(params["b_final"], relu.b_final.detach())
+    assert torch.equal(params["linear.W"], linear.W.detach())
+    assert torch.equal(params["relu.feature_probability"], relu.feature_probability)
+    summary = json.loads(result.artifacts["summary"].read_text())
+    assert summary["experiment"] == "basic-results" and summary["main_model"] == "relu"
+    assert summary["models"]["relu"]["densities"] == pytest.approx(list(basic_results.DENSITIES))
+    assert summary["models"]["relu"]["n_hidden"] == basic_results.N_HIDDEN
+    rows = summary["table"]["relu"]
+    assert [r["represented"] for r in rows] == [r.represented for r in result.summaries["relu"]]

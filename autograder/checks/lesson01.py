@@ -34,7 +34,9 @@ import torch
 
 import supercourse
 from autograder.exercises import Exercise
-from autograder.framework import call, describe, expect, prop
+from autograder.framework import CheckFailed, LearnerError, call, describe, expect, probe, prop
+from autograder.toolkit import fmt, fmt_pair
+from autograder.toolkit.stats import ks_statistic, ks_threshold, normal_cdf
 from supercourse.data import sparse_uniform
 
 LESSON = "01-sparse-features"
@@ -43,9 +45,20 @@ EXERCISES = {
         "generate_batch",
         "Sparse features with per-instance densities",
         forbid=("sparse_uniform", "sparse_from_uniform"),
+        # Every library path that samples sparse features (the correlated generators with sets of one, the fast
+        # trainer's sampler) is unavailable while this is graded. Not the whole of supercourse.data: the
+        # notebook's given ToyModel code uses its per_feature, so redacting the module fails ToyModel.
+        reference=("supercourse.data.sparse_uniform", "supercourse.data.sparse_from_uniform",
+                   "supercourse.data.correlated_sparse", "supercourse.data.anticorrelated_sparse", "supercourse.fast"),
     ),
-    "ToyModel": Exercise("ToyModel", "The toy model: parameters and forward pass"),
-    "importance_loss": Exercise("importance_loss", "The importance-weighted loss", forbid=("per_instance_loss",)),
+    "ToyModel": Exercise(
+        "ToyModel", "The toy model: parameters and forward pass",
+        reference=("supercourse.model", "supercourse.fast"),
+    ),
+    "importance_loss": Exercise(
+        "importance_loss", "The importance-weighted loss", forbid=("per_instance_loss",),
+        reference=("supercourse.model", "supercourse.fast"),
+    ),
 }
 
 Z = 6.0
@@ -59,7 +72,7 @@ KS_ALPHA = 1e-9
 
 
 def _fmt(values: torch.Tensor, digits: int = 3) -> str:
-    return "[" + ", ".join(f"{v:.{digits}g}" for v in values.flatten().tolist()) + "]"
+    return fmt(values, digits, limit=64)
 
 
 def _batch(submission, batch_size: int, p: torch.Tensor, seed: int) -> torch.Tensor:
@@ -79,6 +92,11 @@ def _batch(submission, batch_size: int, p: torch.Tensor, seed: int) -> torch.Ten
 
 
 def _density_hint(got: torch.Tensor, p: torch.Tensor, tol: torch.Tensor) -> str:
+    if torch.all(got >= 1 - 1e-4) and bool((p < 0.99).any()):
+        return (
+            " Every entry is non-zero: there is no mask. Multiply the uniform values by a mask that is 1 with "
+            "probability feature_probability (u < p), so each entry is 0 with probability 1 - p."
+        )
     if torch.all((got - (1 - p)).abs() <= tol):
         return (
             " Your densities look like 1 - p: feature_probability is the chance that a feature is *non-zero* "
@@ -119,6 +137,22 @@ def test_shape_and_dtype(submission):
             f"got {describe(x)}. Hint: multiply the uniform values by the mask rather than returning the boolean mask.",
         )
         expect(torch.equal(p, before), "generate_batch must not modify feature_probability in place.")
+    # The batch follows feature_probability's dtype; a trainable (nn.Parameter) probability works too.
+    p64 = torch.full((2, 3), 0.5, dtype=torch.float64)
+    x = call(submission, 5, p64, generator=torch.Generator().manual_seed(1), what="generate_batch")
+    expect(
+        isinstance(x, torch.Tensor) and tuple(x.shape) == (5, 2, 3) and x.dtype == torch.float64,
+        f"Dtype: for a float64 feature_probability the batch should be float64 of shape (5, 2, 3), got {describe(x)}. "
+        "Hint: draw with dtype=feature_probability.dtype (and device=feature_probability.device).",
+    )
+    param = torch.nn.Parameter(torch.full((3, 2), 0.5))
+    x = call(submission, 4, param, generator=torch.Generator().manual_seed(2),
+             what="generate_batch (feature_probability an nn.Parameter)")
+    expect(
+        isinstance(x, torch.Tensor) and tuple(x.shape) == (4, 3, 2) and x.dtype == torch.float32,
+        f"Inputs: with feature_probability an nn.Parameter (requires_grad=True) the batch should be a float32 tensor "
+        f"of shape (4, 3, 2), got {describe(x)}. Hint: stay in torch (no .numpy() round trip).",
+    )
 
 
 @prop("generate_batch", points=1)
@@ -322,6 +356,26 @@ def test_uses_generator(submission):
         "Reproducibility: generators with different seeds gave the same batch. Hint: draw from the generator "
         "you are given rather than re-seeding torch inside the function.",
     )
+    rows_a = {tuple(r) for r in a.reshape(50, -1).tolist() if any(r)}
+    shared = sum(tuple(r) in rows_a for r in c.reshape(50, -1).tolist() if any(r))
+    expect(
+        shared == 0,
+        f"Reproducibility: generators seeded 7 and 8 gave {shared} identical examples: different seeds must give "
+        "different, non-overlapping streams. Hint: draw from the generator you are given; do not derive seeds yourself.",
+    )
+    # Without a generator (the argument left out, or None) every call draws fresh numbers from torch's global stream.
+    d = call(submission, 50, p.clone(), what="generate_batch (no generator)")
+    e = call(submission, 50, p.clone(), generator=None, what="generate_batch (generator=None)")
+    expect(
+        isinstance(d, torch.Tensor) and isinstance(e, torch.Tensor) and d.shape == e.shape == (50, 2, 3),
+        f"Without a generator: expected tensors of shape (50, 2, 3), got {describe(d)} and {describe(e)}.",
+    )
+    expect(
+        not torch.equal(d, e),
+        "Without a generator: two calls gave the same batch. With generator=None draw from torch's global random "
+        "stream (pass generator=None on to torch.rand); never seed it (torch.manual_seed) or a fixed generator inside "
+        "the function, which would also reset the caller's random stream.",
+    )
 
 
 # --------------------------------------------------------------------------- 01.ToyModel
@@ -341,37 +395,45 @@ def _ref_model(activation: str, seed: int = 11) -> supercourse.ToyModel:
     return ref
 
 
-def _make(submission, activation: str, n: int = _N, m: int = _M, n_inst: int = _I):
+def _make(submission, activation: str | None, n: int = _N, m: int = _M, n_inst: int = _I):
+    """The learner's model; ``activation=None`` leaves the argument out (its default, "relu")."""
+    extra = {} if activation is None else {"activation": activation}
     return call(
         submission, n, m, n_instances=n_inst, feature_probability=torch.linspace(1.0, 0.1, n_inst),
-        importance=0.9 ** torch.arange(n), activation=activation,
-        what=f"ToyModel({n}, {m}, n_instances={n_inst}, ..., activation={activation!r})",
+        importance=0.9 ** torch.arange(n), **extra,
+        what=f"ToyModel({n}, {m}, n_instances={n_inst}, ...{f', activation={activation!r}' if activation else ''})",
     )
 
 
-def _shape_problem(model, n: int, m: int, n_inst: int) -> str | None:
-    """Why ``model``'s W or b_final cannot hold the reference's, or None."""
+def _summary(model) -> dict:
+    """What the learner's model looks like (its parameters and tensor attributes), read in the worker."""
+    return probe(model, "module_summary")
+
+
+def _shape_problem(summary: dict, n: int, m: int, n_inst: int) -> str | None:
+    """Why the model's W or b_final cannot hold the reference's, or None."""
+    if not summary.get("is_module"):
+        return f"ToyModel(...) should build a torch.nn.Module, got an object of type {summary.get('type', '?')}."
     for name, shape, dims in [
         ("W", (n_inst, m, n), "(n_instances, n_hidden, n_features)"),
         ("b_final", (n_inst, n), "(n_instances, n_features)"),
     ]:
-        t = getattr(model, name, None)
-        if not isinstance(t, torch.Tensor):
-            return f"the model has no tensor attribute `{name}` (got {describe(t)}); create it in __init__ as `self.{name} = nn.Parameter(...)`."
-        if tuple(t.shape) != shape:
+        t = summary["attributes"].get(name)
+        if t is None or "shape" not in t:
+            got = f"a {t['type']}" if t else "nothing"
+            return f"the model has no tensor attribute `{name}` (got {got}); create it in __init__ as `self.{name} = nn.Parameter(...)`."
+        if tuple(t["shape"]) != shape:
             hint = ""
-            if name == "W" and tuple(t.shape) == (n_inst, n, m):
+            if name == "W" and tuple(t["shape"]) == (n_inst, n, m):
                 hint = " It looks transposed: row j of W[k] is hidden dimension j, column i is feature i's direction."
-            return f"`{name}` should have shape {dims} = {shape}, got {tuple(t.shape)}.{hint}"
+            return f"`{name}` should have shape {dims} = {shape}, got {tuple(t['shape'])}.{hint}"
     return None
 
 
 def _load(model, ref: supercourse.ToyModel, what: str):
-    problem = _shape_problem(model, ref.n_features, ref.n_hidden, ref.n_instances)
+    problem = _shape_problem(_summary(model), ref.n_features, ref.n_hidden, ref.n_instances)
     expect(problem is None, f"{what}: could not load the reference's weights into your model: {problem}")
-    with torch.no_grad():
-        model.W.copy_(ref.W)
-        model.b_final.copy_(ref.b_final)
+    probe(model, "load_parameters", {"W": ref.W.detach(), "b_final": ref.b_final.detach()})
     return model
 
 
@@ -408,16 +470,19 @@ def _forward_diagnosis(out: torch.Tensor, ref: supercourse.ToyModel, x: torch.Te
     return ""
 
 
-def _check_forward(submission, activation: str) -> None:
+def _check_forward(submission, activation: str, default: bool = False) -> None:
     ref = _ref_model(activation, seed=11 if activation == "relu" else 12)
-    what = f"Forward pass ({activation})"
-    model = _load(_make(submission, activation), ref, what)
+    what = f"Forward pass ({activation}{', the default activation' if default else ''})"
+    model = _load(_make(submission, None if default else activation), ref, what)
     formula = "ReLU(W^T W x + b)" if activation == "relu" else "W^T W x + b"
-    for batch, seed in [(64, 1), (1, 2)]:
+    for batch, seed, grad in [(64, 1, False), (1, 2, False), (16, 5, True)]:
         x = _inputs(seed, batch)
+        # An input that requires grad (as inside a larger model): code that goes through NumPy breaks.
+        arg = x.clone().requires_grad_(grad)
         with torch.no_grad():
             expected = ref(x)
-            out = call(model, x.clone(), what=f"your model's forward (activation={activation!r})")
+        out = call(model, arg, what=f"your model's forward (activation={activation!r}"
+                   + (", an input that requires grad)" if grad else ")"))
         expect(
             isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(x.shape),
             f"{what}: the output should have the shape of x, (batch, n_instances, n_features) = {tuple(x.shape)}, "
@@ -431,33 +496,53 @@ def _check_forward(submission, activation: str) -> None:
                 f"{what}: with the reference's W and a random bias, x' should be {formula} for every instance; "
                 f"your output differs by up to {diff:.3g}.{_forward_diagnosis(out, ref, x)}",
             )
+    # In float64 (model.double(), a float64 batch) the output follows: float64, same values.
+    x64 = _inputs(6, 8).double()
+    with torch.no_grad():
+        expected = ref.double()(x64)
+    try:
+        model64 = model.method("double") if hasattr(model, "method") else model.double()
+        out = model64(x64.clone())
+    except LearnerError as err:
+        raise CheckFailed(
+            f"{what}: after model.double(), forward on a float64 batch raised {err.type_name}: {err.message[:150]}. "
+            "Hint: compute with the dtype of x and W as they are (no .float(), no float32 constants)."
+        ) from None
+    expect(
+        isinstance(out, torch.Tensor) and out.dtype == torch.float64 and tuple(out.shape) == tuple(x64.shape),
+        f"{what}: after model.double(), forward on a float64 batch should return float64 of shape {tuple(x64.shape)}, "
+        f"got {describe(out)}. Hint: let the dtype of x and W carry through (no .float()).",
+    )
+    expect(
+        torch.allclose(out.detach(), expected, rtol=1e-9, atol=1e-12),
+        f"{what}: in float64 the output differs from {formula} by up to {(out - expected).abs().max().item():.3g}: "
+        "compute in float64 all the way (no float32 step in between).",
+    )
 
 
 @prop("ToyModel", points=1)
 def test_parameters(submission):
-    for n, m, n_inst in [(_N, _M, _I), (5, 2, 1)]:
-        model = _make(submission, "relu", n, m, n_inst)
-        expect(isinstance(model, torch.nn.Module), f"ToyModel(...) should build a torch.nn.Module, got {describe(model)}.")
-        problem = _shape_problem(model, n, m, n_inst)
+    defaults = call(submission, 5, 2, what="ToyModel(5, 2)")  # every optional argument left at its default
+    for (n, m, n_inst), model in [((_N, _M, _I), None), ((5, 2, 1), None), ((5, 2, 1), defaults)]:
+        summary = _summary(model if model is not None else _make(submission, "relu", n, m, n_inst))
+        problem = _shape_problem(summary, n, m, n_inst)
         expect(problem is None, f"Parameters: {problem}")
-        params = {id(p) for p in model.parameters()}
         for name in ("W", "b_final"):
-            t = getattr(model, name)
+            t = summary["attributes"][name]
             expect(
-                isinstance(t, torch.nn.Parameter) and id(t) in params,
+                t["parameter"] and t["registered"],
                 f"Parameters: `{name}` should be an nn.Parameter registered on the model (so the optimiser trains it), "
-                f"got {type(t).__name__}. Hint: `self.{name} = nn.Parameter(tensor)`.",
+                f"got {'an unregistered Parameter' if t['parameter'] else 'a plain tensor'}. Hint: `self.{name} = nn.Parameter(tensor)`.",
             )
 
 
 @prop("ToyModel", points=1)
 def test_initialisation(submission):
     n, m, n_inst = 40, 10, 8
-    torch.manual_seed(1234)
-    model = _make(submission, "relu", n, m, n_inst)
-    problem = _shape_problem(model, n, m, n_inst)
+    summary = _summary(_make(submission, "relu", n, m, n_inst))
+    problem = _shape_problem(summary, n, m, n_inst)
     expect(problem is None, f"Initialisation: {problem}")
-    W, b = model.W.detach().double(), model.b_final.detach()
+    W, b = summary["attributes"]["W"]["value"].double(), summary["attributes"]["b_final"]["value"]
     want = math.sqrt(2.0 / (n + m))
     got = W.std().item()
     # W has 3200 entries: the sample std is within 1.3% of the truth per standard error; we allow 10% (8 SE).
@@ -478,6 +563,34 @@ def test_initialisation(submission):
         not torch.allclose(W[0], W[1]),
         "Initialisation: every instance starts from the same W; draw each instance's weights independently.",
     )
+    # Another size (a std hard-coded for the first would fail here), and the law's shape: normal, not uniform.
+    n2, m2, k2 = 6, 2, 800
+    summary2 = _summary(_make(submission, "relu", n2, m2, k2))
+    problem = _shape_problem(summary2, n2, m2, k2)
+    expect(problem is None, f"Initialisation: {problem}")
+    W2 = summary2["attributes"]["W"]["value"].double()
+    want2 = math.sqrt(2.0 / (n2 + m2))
+    expect(
+        abs(W2.std().item() / want2 - 1) < 0.1,
+        f"Initialisation: for n={n2}, m={m2} W's std should be sqrt(2 / (n_features + n_hidden)) = {want2:.3f}, got "
+        f"{W2.std().item():.3f}: compute the std from n_features and n_hidden, do not hard-code it.",
+    )
+    d = ks_statistic(W2, normal_cdf(0.0, want2))
+    if d > ks_threshold(W2.numel(), 1e-6):
+        spread = W2.abs().max().item() / want2
+        shape = " Its values stop at about 1.73 std, as a uniform law's do." if spread < 1.8 else ""
+        raise CheckFailed(
+            f"Initialisation: W should be Xavier-*normal* (Gaussian, std {want2:.3f}); the distribution of its "
+            f"{W2.numel()} entries is not normal (Kolmogorov-Smirnov distance {d:.3f}, at most "
+            f"{ks_threshold(W2.numel(), 1e-6):.3f} expected).{shape} Hint: std * torch.randn(...), not torch.rand."
+        )
+    # Two models built one after the other must differ (no fixed seed inside __init__).
+    again = _summary(_make(submission, "relu", n, m, n_inst))["attributes"]["W"]["value"].double()
+    expect(
+        again.shape == W.shape and not torch.equal(again, W),
+        "Initialisation: two models built one after the other have the same W: do not seed torch (torch.manual_seed) "
+        "inside __init__; draw from torch's global random stream so every model starts differently.",
+    )
     expect(
         torch.count_nonzero(b).item() == 0,
         f"Initialisation: b_final should start at zero, got values up to {b.abs().max().item():.3g}.",
@@ -487,6 +600,7 @@ def test_initialisation(submission):
 @prop("ToyModel", points=2)
 def test_forward_relu(submission):
     _check_forward(submission, "relu")
+    _check_forward(submission, "relu", default=True)
 
 
 @prop("ToyModel", points=1)
@@ -502,19 +616,18 @@ def test_gradients_reach_parameters(submission):
     gen = torch.Generator().manual_seed(4)
     weights = torch.randn(x.shape, generator=gen)
     (ref(x) * weights).sum().backward()
-    for p in model.parameters():
-        p.grad = None
-    out = call(model, x.clone(), what="your model's forward")
+    result = call(probe, model, "forward_backward", x.clone(), weights, what="your model's forward")
+    out = result["out"]
     expect(isinstance(out, torch.Tensor) and out.shape == x.shape, f"Gradients: forward returned {describe(out)}.")
     expect(
-        out.requires_grad,
+        result["requires_grad"],
         "Gradients: your forward's output does not depend differentiably on W and b_final, so training cannot "
         "change them. Hint: compute with torch operations on self.W and self.b_final (no .detach(), .data, "
         "torch.no_grad() or numpy).",
     )
-    (out * weights).sum().backward()
+    grads = result.get("grads") or {}
     for name in ("W", "b_final"):
-        got = getattr(model, name).grad
+        got = grads.get(name)
         expect(
             got is not None and bool(got.abs().sum() > 0),
             f"Gradients: no gradient reaches `{name}`, so training would never change it. Hint: forward must use "
@@ -524,7 +637,7 @@ def test_gradients_reach_parameters(submission):
     # (a wrong forward already costs the forward properties' points).
     if torch.allclose(out.detach(), ref(x).detach(), rtol=1e-4, atol=1e-5):
         for name in ("W", "b_final"):
-            got, want = getattr(model, name).grad, getattr(ref, name).grad
+            got, want = grads[name], getattr(ref, name).grad
             expect(
                 got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-5),
                 f"Gradients: your forward gives the right values but the gradient reaching `{name}` differs from the "
@@ -586,7 +699,7 @@ def test_mean_over_batch_and_features(submission):
         expect(
             False,
             f"Mean over batch and features: with one instance and all importances 1, the loss should be the mean "
-            f"squared error over batch and features, {want:.5g}; got {got:.5g}.{hint}",
+            "squared error over batch and features, {}; got {}.{}".format(*fmt_pair(want, got, digits=5), hint),
         )
 
 
@@ -635,7 +748,7 @@ def test_sum_over_instances(submission):
         expect(
             False,
             f"Sum over instances: the loss of {n_inst} instances should be the sum of their separate losses, "
-            f"{total:.5g}; got {whole:.5g}.{hint}",
+            "{}; got {}.{}".format(*fmt_pair(total, whole, digits=5), hint),
         )
 
 
@@ -643,8 +756,8 @@ def test_sum_over_instances(submission):
 def test_matches_reference(submission):
     batch, n_inst, n_feat = 33, 4, 6
     x, x_hat, imp = _loss_inputs(24, batch, n_inst, n_feat, ones=False)
-    x_hat.requires_grad_(True)
-    out = call(submission, x.clone(), x_hat, imp.clone(), what="importance_loss")
+    result = call(submission.with_grad, x.clone(), x_hat.clone(), imp.clone(), wrt=(1,), what="importance_loss")
+    out = result["out"]
     expect(
         isinstance(out, torch.Tensor) and out.dim() == 0,
         f"Whole loss: importance_loss should return a 0-dimensional tensor (so .backward() works), got {describe(out)}."
@@ -659,16 +772,46 @@ def test_matches_reference(submission):
         expect(
             False,
             f"Whole loss: with a different importance for every instance and feature, the loss should be "
-            f"{want.item():.5g}, got {out.item():.5g}.{hint}",
+            "{}, got {}.{}".format(*fmt_pair(want.item(), out.item(), digits=5), hint),
         )
     expect(
-        out.requires_grad,
+        result["requires_grad"] and result["grads"] is not None and result["grads"][0] is not None,
         "Whole loss: the loss does not carry a gradient back to x_hat; compute it with torch operations only.",
     )
-    (grad,) = torch.autograd.grad(out, x_hat)
+    grad = result["grads"][0]
     x_ref = x_hat.detach().clone().requires_grad_(True)
     (want_grad,) = torch.autograd.grad(_ref_loss(x, x_ref, imp), x_ref)
     expect(
         torch.allclose(grad, want_grad, rtol=1e-4, atol=1e-7),
         "Whole loss: its gradient with respect to x_hat differs from the reference's although the value matches.",
     )
+    _check_other_inputs(submission)
+
+
+def _check_other_inputs(submission) -> None:
+    """float64 inputs give a float64 loss; a trainable importance (nn.Parameter) works; a batch of one example."""
+    x, x_hat, imp = _loss_inputs(25, 9, 3, 5, ones=False)
+    out = call(submission, x.double(), x_hat.double(), imp.double(), what="importance_loss")
+    want = _ref_loss(x.double(), x_hat.double(), imp.double())
+    expect(
+        isinstance(out, torch.Tensor) and out.dim() == 0 and out.dtype == torch.float64,
+        f"Other inputs: for float64 x, x_hat and importance the loss should be a 0-dimensional float64 tensor, got "
+        f"{describe(out)}. Hint: let the inputs' dtype carry through (no .float(), no float32 constants).",
+    )
+    w, g = fmt_pair(want.item(), out.item(), digits=6)
+    expect(torch.allclose(out, want, rtol=1e-10, atol=0),
+           f"Other inputs: in float64 the loss should be {w}, got {g}: compute in float64 all the way.")
+    param = torch.nn.Parameter(imp.clone())
+    out = call(submission, x.clone(), x_hat.clone(), param, what="importance_loss (importance an nn.Parameter)")
+    want = _ref_loss(x, x_hat, imp)
+    ok = isinstance(out, torch.Tensor) and out.dim() == 0 and torch.allclose(out.detach().double(), want.double(), rtol=1e-4)
+    expect(ok, f"Other inputs: with importance an nn.Parameter (requires_grad=True) the loss should be {fmt(want.item(), 6)}, "
+               f"got {describe(out) if not isinstance(out, torch.Tensor) or out.dim() else fmt(out.item(), 6)}. "
+               "Hint: stay in torch (no .numpy() round trip, no .item() before the end).")
+    x1, xh1, imp1 = _loss_inputs(26, 1, 2, 4, ones=False)
+    out = call(submission, x1.clone(), xh1.clone(), imp1.clone(), what="importance_loss (a batch of one example)")
+    want = _ref_loss(x1, xh1, imp1)
+    ok = isinstance(out, torch.Tensor) and out.dim() == 0 and torch.allclose(out.detach().double(), want.double(), rtol=1e-4)
+    expect(ok, f"Other inputs: with a batch of one example the loss should be {fmt(want.item(), 6)}, got "
+               f"{describe(out) if not isinstance(out, torch.Tensor) or out.dim() else fmt(out.item(), 6)}. "
+               "Hint: reduce with .mean(dim=(0, 2)) rather than .squeeze() or dividing by a hard-coded size.")

@@ -1,40 +1,39 @@
 """Lesson 3 checks: measuring superposition from a model's weights, and drawing it.
 
-Five exercises, each compared with :mod:`supercourse` on seeded inputs. Every
-answer is determined by ``W``, so every comparison is exact (up to float
-rounding); there are no statistical tolerances in this lesson.
+Five exercises, each graded on its own, compared with :mod:`supercourse` on
+seeded inputs. Every answer is determined by its inputs, so comparisons are
+exact up to float rounding (:data:`autograder.toolkit.RTOL`).
 
-* ``03.feature_norms`` ``feature_norms(W) -> (n_instances, n_features)``:
-  ``||W_i||``, the length of each feature's column.
-* ``03.superposition`` ``superposition(W) -> (n_instances, n_features)``:
-  ``sum_{j != i} (W_hat_i . W_j)^2``, 0 for features orthogonal to every other
-  and for zero columns (never NaN).
-* ``03.gram`` ``gram(W) -> (n_instances, n_features, n_features)``: ``W^T W``
-  of every instance.
-* ``03.feature_bars`` ``feature_bars(W, titles=None) -> Figure``: checked by
-  inspecting the figure's artists: one axes of bars per instance, bar lengths
-  equal to the norms, colours that depend on the superposition only, on one
-  scale shared by every panel, clipped at 1, and ordered (a sequential
-  colormap: lightness changes monotonically with superposition).
-* ``03.features_per_density`` ``features_per_density(W, threshold=0.5)
-  -> (n_instances,)``: how many features each instance represents, on
-  hand-made weights, seeded random weights shaped like a trained sweep, and
-  the learner's own trained model (``relu_model`` in their notebook) when
-  there is one.
+* ``03.feature_norms`` ``feature_norms(W) -> (n_instances, n_features)``.
+* ``03.superposition`` ``superposition(W) -> (n_instances, n_features)``, 0 (never
+  NaN) for zero columns.
+* ``03.gram`` ``gram(W) -> (n_instances, n_features, n_features)``.
+* ``03.feature_bars`` ``feature_bars(norms, superposition, titles=None) -> Figure``:
+  takes the (reference's) norms and superpositions, so a mistake in the two
+  exercises above is not charged again here; read through
+  :func:`figure_data` only (bars, limits, titles as plain data).
+* ``03.features_per_density`` ``features_per_density(norms, threshold=0.5)
+  -> (n_instances,)`` integer counts, from the (reference's) norms.
 
-``W`` always has ``n_hidden != n_features`` in the shape checks, so a
-reduction over the wrong axis cannot go unnoticed, and square ``W`` in the
-value checks, so it cannot slip through by shape alone either.
+The tensor exercises use the toolkit's property families (shape on sizes where
+a wrong axis cannot match, float64 and ``nn.Parameter`` inputs, named value
+cases, edge cases: zero columns, tiny norms, rank-deficient ``W``, ties at the
+threshold) and diagnose with :data:`MISTAKES`, the table the tests also use.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 
 from autograder.exercises import Exercise
-from autograder.framework import call, close, describe, expect, prop
+from autograder.framework import CheckFailed, call, expect, figure_data, prop
+from autograder.toolkit import TINY, Case, Mistake, describe, fmt, random_W, rotation, tensor_properties, with_zero_columns
+from autograder.toolkit import bars as B
+from autograder.toolkit.weights import as_parameter
 from supercourse import metrics
 
 LESSON = "03-measuring-superposition"
@@ -54,330 +53,305 @@ EXERCISES = {
     ),
 }
 
-NOTEBOOK_MODEL = "relu_model"
-"""The trained ReLU sweep in the learner's notebook, which ``03.features_per_density`` also counts."""
+THRESHOLD = metrics.REPRESENTED_NORM
 
 
-# --------------------------------------------------------------------------- inputs and helpers
+# --------------------------------------------------------------------------- the mistake tables
 
 
-def _fmt(values: torch.Tensor, digits: int = 3) -> str:
-    return "[" + ", ".join(f"{v:.{digits}g}" for v in values.flatten().tolist()) + "]"
+def _unit(W: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    n = W.norm(dim=1, keepdim=True)
+    return torch.where(n > eps, W / n.clamp_min(eps), torch.zeros_like(W))
 
 
-def _random_W(seed: int, n_inst: int, m: int, n: int) -> torch.Tensor:
-    """Columns with random directions and norms spread over [0.1, 1.4] (so a missing normalisation shows)."""
-    gen = torch.Generator().manual_seed(seed)
-    W = torch.randn(n_inst, m, n, generator=gen)
-    W = W / W.norm(dim=1, keepdim=True)
-    return W * (0.1 + 1.3 * torch.rand(n_inst, 1, n, generator=gen))
+def _off(W: torch.Tensor) -> torch.Tensor:
+    return 1 - torch.eye(W.shape[-1], dtype=W.dtype)
 
 
-def _rotation(seed: int, m: int) -> torch.Tensor:
-    q, _ = torch.linalg.qr(torch.randn(m, m, generator=torch.Generator().manual_seed(seed)))
-    return q
+def _numpy_norms(W):
+    return torch.from_numpy(np.linalg.norm(W.numpy(), axis=1))
 
 
-def _with_zero_columns(seed: int) -> torch.Tensor:
-    """``(3, 4, 6)`` random weights with some columns exactly zero (unlearned features)."""
-    W = _random_W(seed, 3, 4, 6)
-    W[0, :, 2] = 0.0
-    W[1, :, 0] = 0.0
-    W[1, :, 5] = 0.0
-    W[2, :, :] = 0.0
-    W[2, :, 3] = torch.tensor([0.6, -0.2, 0.1, 0.3])
-    return W
+def _numpy_gram(W):
+    a = W.numpy()
+    return torch.from_numpy(np.einsum("kmi,kmj->kij", a, a))
 
 
-def _tensor_out(out: object, shape: tuple[int, ...], what: str, meaning: str) -> torch.Tensor:
-    expect(
-        isinstance(out, torch.Tensor),
-        f"{what}: should return a torch.Tensor of shape {meaning} = {shape}, got {describe(out)}.",
-    )
-    return out
+def _numpy_sup(W):
+    a = W.numpy()
+    n = np.linalg.norm(a, axis=1, keepdims=True)
+    u = np.where(n > 1e-8, a / np.maximum(n, 1e-8), 0.0)
+    sq = np.einsum("kmi,kmj->kij", u, a) ** 2
+    return torch.from_numpy(sq.sum(-1) - np.einsum("kii->ki", sq)).to(W.dtype)
 
 
-def _shape_hint(got: tuple[int, ...], W: torch.Tensor, per_feature_pair: bool = False) -> str:
-    k, m, n = W.shape
-    if per_feature_pair:
-        if got == (k, m, m):
-            return (
-                " That is W W^T, the (n_hidden x n_hidden) Gram matrix of the hidden dimensions; W^T W compares "
-                "features: entry [k, i, j] is W[k, :, i] . W[k, :, j]."
-            )
-        if got == (n, n):
-            return " The instance dimension is gone: compute W^T W for each instance separately (a batched matmul)."
-        return ""
+_DTYPE = "the input's dtype"
+_GRAD = "requires_grad"
+
+MISTAKES: dict[str, list[Mistake]] = {
+    "feature_norms": [
+        Mistake("rows", lambda W: W.norm(dim=2), "dim 1",
+                "Those are the lengths of W's rows (hidden dimensions): feature i is the column W[k, :, i], so reduce over dim 1."),
+        Mistake("over_instances", lambda W: W.norm(dim=0), "instance dimension is gone", compare=False),
+        Mistake("keepdim", lambda W: W.norm(dim=1, keepdim=True), "keepdim", compare=False),
+        Mistake("squared", lambda W: W.square().sum(dim=1), "squared norms",
+                "You returned the squared norms ||W_i||^2: take the square root."),
+        Mistake("l1", lambda W: W.abs().sum(dim=1), "L1 norm",
+                "That is the L1 norm (sum of absolute values): ||W_i|| is the Euclidean length."),
+        Mistake("largest_entry", lambda W: W.abs().amax(dim=1), "largest entry",
+                "That is each column's largest entry |W_ki|: the length is sqrt of the sum of squares."),
+        Mistake("mean_of_squares", lambda W: W.square().mean(dim=1).sqrt(), "mean",
+                "That is sqrt of the mean of the squares, ||W_i|| / sqrt(n_hidden): sum the squares, do not average them."),
+        Mistake("epsilon", lambda W: (W.square().sum(dim=1) + 1e-6).sqrt(), "epsilon",
+                "An epsilon added inside the square root changes short columns (norms below 0.1): "
+                "sqrt(x + 1e-6) is not sqrt(x) at that scale; no guard is needed here."),
+        Mistake("float32", lambda W: W.float().norm(dim=1), _DTYPE, compare=False),
+        Mistake("numpy", _numpy_norms, _GRAD, compare=False),
+        Mistake("flattened", lambda W: W.norm(dim=1).reshape(-1), "another shape", compare=False),
+    ],
+    "superposition": [
+        Mistake("unnormalised", lambda W: ((W.mT @ W).square() * _off(W)).sum(-1), "without normalising",
+                "Your values match a version in which W_i . W_j is used without normalising W_i: divide column i "
+                "by its norm first (W_hat_i = W_i / ||W_i||)."),
+        Mistake("includes_self", lambda W: (_unit(W).mT @ W).square().sum(-1), "includes j = i",
+                "Your values match a version whose sum includes j = i, which adds ||W_i||^2: leave out the diagonal."),
+        Mistake("cosines", lambda W: ((_unit(W).mT @ _unit(W)).square() * _off(W)).sum(-1), "both vectors are normalised",
+                "Your values match a version in which both vectors are normalised (a sum of squared cosines): only "
+                "W_i is normalised, W_j keeps its length."),
+        Mistake("not_squared", lambda W: ((_unit(W).mT @ W) * _off(W)).sum(-1), "not squared",
+                "Your values match a version in which the overlaps are not squared: square each W_hat_i . W_j before summing."),
+        Mistake("absolute", lambda W: ((_unit(W).mT @ W).abs() * _off(W)).sum(-1), "square the overlaps",
+                "Your values match a sum of |W_hat_i . W_j|: square the overlaps instead."),
+        Mistake("normalises_other", lambda W: ((W.mT @ _unit(W)).square() * _off(W)).sum(-1), "normalises W_j instead of W_i",
+                "Your values match a version that normalises W_j instead of W_i: the sum over j is of (W_hat_i . W_j)^2."),
+        Mistake("largest", lambda W: ((_unit(W).mT @ W).square() * _off(W)).amax(-1), "largest",
+                "Your values match the largest squared overlap of each feature: sum over every j != i instead."),
+        Mistake("nan_zero_columns", lambda W: ((W / W.norm(dim=1, keepdim=True)).mT @ W).square().mul(_off(W)).sum(-1),
+                "zero column", compare=False),
+        Mistake("epsilon", lambda W: (((W / (W.norm(dim=1, keepdim=True) + 1e-3)).mT @ W).square() * _off(W)).sum(-1),
+                "epsilon",
+                "Your values match W_i / (||W_i|| + epsilon) with a large epsilon, which shrinks short features "
+                "(norms below 0.1): guard only the zero columns (torch.where on the norm), or use an epsilon "
+                "like 1e-12."),
+        Mistake("wrong_axis", lambda W: (lambda sq: sq.sum(-1) - sq.diagonal(dim1=-2, dim2=-1))(
+            ((W / W.norm(dim=2, keepdim=True).clamp_min(1e-8)) @ W.mT).square()), "dim 1", compare=False),
+        Mistake("float32", lambda W: (lambda V: ((_unit(V).mT @ V).square() * _off(V)).sum(-1))(W.float()), _DTYPE,
+                compare=False),
+        Mistake("numpy", _numpy_sup, _GRAD, compare=False),
+    ],
+    "gram": [
+        Mistake("hidden", lambda W: W @ W.mT, "W W^T",
+                "That is W W^T (hidden x hidden): W^T W has entry [i, j] = W_i . W_j for feature columns i, j."),
+        Mistake("cosines", lambda W: _unit(W).mT @ _unit(W), "cosines",
+                "Those are cosines: W^T W uses the columns as they are, not normalised (its diagonal is ||W_i||^2)."),
+        Mistake("first_instance", lambda W: (W[0].T @ W[0]).expand(W.shape[0], -1, -1), "instance 0's matrix",
+                "Every instance got instance 0's matrix: compute each instance's own W^T W."),
+        Mistake("summed_instances", lambda W: torch.einsum("kmi,kmj->ij", W, W), "instance dimension is gone", compare=False),
+        Mistake("squared", lambda W: (W.mT @ W).square(), "squared",
+                "The entries are squared: W^T W is the plain matrix product."),
+        Mistake("upper_triangle", lambda W: torch.triu(W.mT @ W), "symmetric",
+                "Only the upper triangle is filled: W^T W is symmetric, entry [j, i] equals entry [i, j]."),
+        Mistake("averaged", lambda W: W.mT @ W / W.shape[1], "divided",
+                "Your entries are divided by n_hidden: W^T W is the plain sum over hidden dimensions."),
+        Mistake("square_transpose", lambda W: W @ W.mT if W.shape[1] == W.shape[2] else W.mT @ W, "W W^T",
+                "That is W W^T (hidden x hidden): W^T W has entry [i, j] = W_i . W_j for feature columns i, j."),
+        Mistake("float32", lambda W: W.float().mT @ W.float(), _DTYPE, compare=False),
+        Mistake("numpy", _numpy_gram, _GRAD, compare=False),
+    ],
+    "features_per_density": [
+        Mistake("squared", lambda n, threshold=0.5: (n.square() > threshold).sum(-1), "squared norm",
+                "Your counts match a version that compares the squared norm ||W_i||^2 with the threshold; compare ||W_i|| itself."),
+        Mistake("at_or_above", lambda n, threshold=0.5: (n >= threshold).sum(-1), "exactly equal to the threshold",
+                "Your counts match a version in which features with ||W_i|| exactly equal to the threshold count; a "
+                "feature counts only when ||W_i|| > threshold."),
+        Mistake("fixed_threshold", lambda n, threshold=0.5: (n > 0.5).sum(-1), "threshold argument is ignored",
+                "Your counts match a version in which the threshold argument is ignored (0.5 is used): use the "
+                "`threshold` you are given."),
+        Mistake("below", lambda n, threshold=0.5: (n < threshold).sum(-1), "below",
+                "Your counts are the features below the threshold: count those with ||W_i|| > threshold."),
+        Mistake("sum_of_norms", lambda n, threshold=0.5: (n * (n > threshold)).sum(-1).round().long(), "sum of the norms",
+                "Your counts match the sum of the norms above the threshold: count the features (a sum of the boolean mask)."),
+        Mistake("mask", lambda n, threshold=0.5: n > threshold, "mask", compare=False),
+        Mistake("total", lambda n, threshold=0.5: (n > threshold).sum(), "one number for all instances", compare=False),
+        Mistake("over_instances", lambda n, threshold=0.5: (n > threshold).sum(0), "per instance", compare=False),
+        Mistake("float_counts", lambda n, threshold=0.5: (n > threshold).float().sum(-1), "integers", compare=False),
+        Mistake("fraction", lambda n, threshold=0.5: (n > threshold).float().mean(-1), "integers", compare=False),
+        Mistake("numpy", lambda n, threshold=0.5: torch.from_numpy((n.numpy() > threshold).sum(-1)), _GRAD, compare=False),
+    ],
+}
+"""Every exercise's known mistakes, by exercise (``feature_bars``'s are added below)."""
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _shape_hint(got: tuple[int, ...], args: tuple[Any, ...]) -> str:
+    k, m, n = args[0].shape
     if got == (k, m):
         return " That is one value per hidden dimension: reduce over dim 1 (n_hidden), not dim 2 (n_features)."
     if got == (m, n):
         return " The instance dimension is gone: reduce over dim 1 (n_hidden), not dim 0."
     if got == (k, 1, n):
         return " Drop the kept dimension (keepdim=False) so the result is (n_instances, n_features)."
-    if got in ((k,), ()):
-        return " It was reduced over the features too: one value per feature is expected."
     return ""
 
 
-def _check_shape(submission, name: str, per_feature_pair: bool = False) -> None:
-    W = _random_W(1, 3, 4, 7)
-    want = (3, 7, 7) if per_feature_pair else (3, 7)
-    meaning = "(n_instances, n_features, n_features)" if per_feature_pair else "(n_instances, n_features)"
-    what = f"Shape of {name}"
-    before = W.clone()
-    out = _tensor_out(call(submission, W, what=name), want, what, meaning)
-    got = tuple(out.shape)
-    expect(
-        got == want,
-        f"{what}: for W of shape (n_instances, n_hidden, n_features) = {tuple(W.shape)}, {name}(W) should have "
-        f"shape {meaning} = {want}, got {got}.{_shape_hint(got, W, per_feature_pair)}",
-    )
-    expect(out.is_floating_point(), f"{what}: expected a floating-point tensor, got dtype {out.dtype}.")
-    expect(torch.equal(W, before), f"{what}: {name} must not modify W in place.")
-
-
-# --------------------------------------------------------------------------- 03.feature_norms
-
-
-@prop("feature_norms", points=1)
-def test_norms_shape(submission):
-    _check_shape(submission, "feature_norms")
-
-
-@prop("feature_norms", points=1)
-def test_norms_values(submission):
-    for W in (_random_W(2, 4, 6, 6), _with_zero_columns(3)):
-        want = metrics.feature_norms(W)
-        out = _tensor_out(call(submission, W.clone(), what="feature_norms"), tuple(want.shape), "Norms", "(n_instances, n_features)")
-        got = out.detach().double()
-        if close(got, want.double(), rtol=1e-5, atol=1e-6):
-            continue
-        hint = ""
-        if close(got, want.double() ** 2, rtol=1e-5, atol=1e-6):
-            hint = " You returned the squared norms ||W_i||^2: take the square root."
-        elif close(got, W.abs().sum(dim=1).double(), rtol=1e-5, atol=1e-6):
-            hint = " That is the L1 norm (sum of absolute values): ||W_i|| is the Euclidean length."
-        elif close(got, W.norm(dim=2).double(), rtol=1e-5, atol=1e-6):
-            hint = " Those are the lengths of W's rows (hidden dimensions): feature i is the column W[k, :, i], so reduce over dim 1."
-        k = 0
-        if got.shape == want.shape:
-            k = int(torch.nonzero((~torch.isclose(got, want.double(), rtol=1e-5, atol=1e-6)).any(dim=1))[0])
-        expect(
-            False,
-            f"Norms: for W of shape {tuple(W.shape)}, feature_norms(W)[k, i] should be the length of column W[k, :, i]; "
-            f"expected instance {k} = {_fmt(want[k])}, got {_fmt(got[k]) if got.dim() > 1 else describe(out)}.{hint}",
-        )
-
-
-# --------------------------------------------------------------------------- 03.superposition
-
-
-def _superposition_hint(got: torch.Tensor, W: torch.Tensor) -> str:
-    """Name the mistake when ``got`` matches a plausible wrong formula."""
-    W = W.double()
-    dots = W.mT @ W  # W_i . W_j
-    norms = W.norm(dim=1)
-    safe = torch.where(norms > 1e-8, norms, torch.ones_like(norms))
-    unit = torch.where(norms[:, None, :] > 1e-8, W / safe[:, None, :], torch.zeros_like(W))
-    overlaps = unit.mT @ W  # W_hat_i . W_j
-    cos = unit.mT @ unit
-    off = 1 - torch.eye(W.shape[-1], dtype=W.dtype)
-    candidates = [
-        ((dots.square() * off).sum(-1), "it uses W_i . W_j without normalising W_i: divide column i by its norm first (W_hat_i = W_i / ||W_i||)."),
-        (overlaps.square().sum(-1), "the sum includes j = i, which adds ||W_i||^2: leave out the diagonal."),
-        ((cos.square() * off).sum(-1), "both vectors are normalised (a sum of squared cosines): only W_i is normalised, W_j keeps its length."),
-        ((overlaps * off).sum(-1), "the overlaps are not squared: square each W_hat_i . W_j before summing."),
-        ((overlaps.abs() * off).sum(-1), "it sums |W_hat_i . W_j|: square the overlaps instead."),
-        (((overlaps.mT).square() * off).sum(-1), "it normalises W_j instead of W_i: the sum over j is of (W_hat_i . W_j)^2."),
-    ]
-    for cand, text in candidates:
-        if close(got, cand, rtol=1e-4, atol=1e-5):
-            return " Your values match a version in which " + text
+def _gram_shape_hint(got: tuple[int, ...], args: tuple[Any, ...]) -> str:
+    k, m, n = args[0].shape
+    if got == (k, m, m):
+        return (" That is W W^T, the (n_hidden x n_hidden) Gram matrix of the hidden dimensions; W^T W compares "
+                "features: entry [k, i, j] is W[k, :, i] . W[k, :, j].")
+    if got == (n, n):
+        return " The instance dimension is gone: compute W^T W for each instance separately (a batched matmul)."
     return ""
 
 
-def _check_superposition(submission, W: torch.Tensor, what: str, focus: torch.Tensor | None = None) -> None:
-    want = metrics.superposition(W).double()
-    out = _tensor_out(call(submission, W.clone(), what="superposition"), tuple(want.shape), what, "(n_instances, n_features)")
-    got = out.detach().double()
-    expect(
-        got.shape == want.shape,
-        f"{what}: expected shape (n_instances, n_features) = {tuple(want.shape)}, got {tuple(got.shape)}.",
+def _W(seed: int, k: int, m: int, n: int, **kw: Any) -> Case:
+    rank = kw.get("rank")
+    norms = kw.get("norms")
+    label = kw.pop("label", None) or (
+        f"random W of shape {(k, m, n)}" + (f" of rank {rank}" if rank else "") + (" with norms 0.005 to 0.1" if norms == TINY else "")
     )
-    nan = torch.isnan(got) | torch.isinf(got)
-    if nan.any():
-        k, i = torch.nonzero(nan)[0].tolist()
-        zero = bool(W[k, :, i].abs().max() == 0)
-        expect(
-            False,
-            f"{what}: superposition(W)[{k}, {i}] is {got[k, i].item()}"
-            + (
-                ", and feature i there is a zero column. An unlearned feature shares its direction with nothing: "
-                "its superposition is 0. Hint: divide by the norm only where it is non-zero (torch.where), "
-                "or clamp the norm away from 0."
-                if zero
-                else "; every value should be finite."
-            ),
-        )
-    if torch.allclose(got, want, rtol=1e-4, atol=1e-5):
-        return
-    wrong = ~torch.isclose(got, want, rtol=1e-4, atol=1e-5)
-    bad = wrong & focus if focus is not None and (wrong & focus).any() else wrong
-    k, i = torch.nonzero(bad)[0].tolist()
-    expect(
-        False,
-        f"{what}: superposition(W)[{k}, {i}] should be {want[k, i].item():.4g}, got {got[k, i].item():.4g} "
-        f"(instance {k}: expected {_fmt(want[k])}, got {_fmt(got[k])}).{_superposition_hint(got, W)}",
-    )
+    return Case(label, lambda: (random_W(seed, k, m, n, **kw),))
 
 
-@prop("superposition", points=1)
-def test_superposition_shape(submission):
-    _check_shape(submission, "superposition")
+SHAPE_CASES = [_W(1, 3, 4, 7), _W(2, 1, 5, 3, label="one instance, W of shape (1, 5, 3)"),
+               _W(3, 2, 3, 1, label="one feature, W of shape (2, 3, 1)")]
+INPUT_CASE = _W(4, 2, 4, 5)
 
 
-@prop("superposition", points=1)
-def test_superposition_orthogonal_features(submission):
-    # Orthogonal columns of different lengths, rotated away from the axes: nothing interferes, every value is 0.
-    m, n = 6, 4
+def _zero_columns() -> torch.Tensor:
+    W = with_zero_columns(random_W(5, 3, 4, 6), [(0, 2), (1, 0), (1, 5)], instances=[2])
+    W[2, :, 3] = torch.tensor([0.6, -0.2, 0.1, 0.3])
+    return W
+
+
+ZERO_COLUMNS = Case("W with zero columns (unlearned features) and an instance with one non-zero column",
+                    lambda: (_zero_columns(),),
+                    note="A zero column is an unlearned feature: its value is 0. Divide by the norm only where it is "
+                         "non-zero (torch.where), or clamp the norm away from 0.")
+TINY_NORMS = _W(6, 3, 4, 6, norms=TINY)
+RANK_DEFICIENT = _W(7, 3, 5, 6, rank=2)
+
+
+def _orthogonal() -> torch.Tensor:
     lengths = torch.tensor([[2.0, 0.5, 1.0, 0.3], [1.0, 1.0, 1.0, 1.0]])
-    W = torch.stack([_rotation(10 + k, m)[:, :n] * lengths[k] for k in range(2)])
-    _check_superposition(submission, W, "Orthogonal features")
+    return torch.stack([rotation(10 + k, 6)[:, :4] * lengths[k] for k in range(2)])
 
 
-@prop("superposition", points=1)
-def test_superposition_zero_columns(submission):
-    W = _with_zero_columns(4)
-    _check_superposition(submission, W, "Zero columns", focus=W.norm(dim=1) == 0)
-
-
-@prop("superposition", points=1)
-def test_superposition_values(submission):
-    # An antipodal pair of unequal lengths (the measure is not symmetric), then random weights.
+def _antipodal() -> torch.Tensor:
     pair = torch.zeros(1, 3, 4)
     pair[0, :, 0] = torch.tensor([1.0, 0.0, 0.0])
     pair[0, :, 1] = torch.tensor([-0.5, 0.0, 0.0])
     pair[0, :, 2] = torch.tensor([0.3, 0.8, 0.0])
     pair[0, :, 3] = torch.tensor([0.0, 0.0, 1.2])
-    _check_superposition(submission, pair, "Values (an antipodal pair and a third feature)")
-    _check_superposition(submission, _random_W(5, 4, 5, 5), "Values (random W)")
-    _check_superposition(submission, _random_W(6, 2, 3, 8), "Values (random W)")
+    return pair
 
 
-# --------------------------------------------------------------------------- 03.gram
+# --------------------------------------------------------------------------- 03.feature_norms, 03.superposition, 03.gram
+
+_FEATURES = "(n_instances, n_features)"
+
+globals().update(tensor_properties(
+    "feature_norms", function="feature_norms", reference=metrics.feature_norms, meaning=_FEATURES,
+    shape=lambda W: (W.shape[0], W.shape[2]), points={"shape": 0.5, "inputs": 0.5, "values": 0.5, "edges": 0.5},
+    mistakes=MISTAKES["feature_norms"], shape_cases=SHAPE_CASES, input_case=INPUT_CASE,
+    value_cases=[_W(8, 4, 6, 6, label="square W of shape (4, 6, 6)"), RANK_DEFICIENT, _W(9, 2, 3, 8)],
+    edge_cases=[ZERO_COLUMNS, TINY_NORMS], shape_hint=_shape_hint, prefix="norms",
+))
+
+globals().update(tensor_properties(
+    "superposition", function="superposition", reference=metrics.superposition, meaning=_FEATURES,
+    shape=lambda W: (W.shape[0], W.shape[2]), points={"shape": 0.5, "inputs": 0.5, "values": 1.5, "edges": 1.5},
+    mistakes=MISTAKES["superposition"], shape_cases=SHAPE_CASES, input_case=INPUT_CASE,
+    value_cases=[
+        Case("orthogonal features of different lengths, rotated off the axes (every value 0)", lambda: (_orthogonal(),)),
+        Case("an antipodal pair of unequal lengths (the measure is not symmetric) and a third feature", lambda: (_antipodal(),)),
+        _W(11, 4, 5, 5), _W(12, 2, 3, 8),
+    ],
+    edge_cases=[ZERO_COLUMNS, TINY_NORMS, RANK_DEFICIENT, _W(13, 2, 4, 5, rank=1)],
+    shape_hint=_shape_hint, prefix="superposition",
+))
+
+globals().update(tensor_properties(
+    "gram", function="gram", reference=metrics.gram, meaning="(n_instances, n_features, n_features)",
+    shape=lambda W: (W.shape[0], W.shape[2], W.shape[2]), points={"shape": 0.5, "inputs": 0.5, "values": 1.0},
+    mistakes=MISTAKES["gram"], shape_cases=SHAPE_CASES, input_case=INPUT_CASE,
+    value_cases=[_W(14, 3, 5, 5, label="square W of shape (3, 5, 5)"), _W(15, 2, 3, 6), RANK_DEFICIENT, TINY_NORMS],
+    shape_hint=_gram_shape_hint, prefix="gram",
+))
 
 
-@prop("gram", points=1)
-def test_gram_shape(submission):
-    _check_shape(submission, "gram", per_feature_pair=True)
+# --------------------------------------------------------------------------- 03.features_per_density
 
 
-@prop("gram", points=1)
-def test_gram_values(submission):
-    for W in (_random_W(7, 3, 5, 5), _random_W(8, 2, 3, 6)):
-        want = metrics.gram(W).double()
-        out = _tensor_out(
-            call(submission, W.clone(), what="gram"), tuple(want.shape), "Values", "(n_instances, n_features, n_features)"
-        )
-        got = out.detach().double()
-        if close(got, want, rtol=1e-5, atol=1e-6):
-            continue
-        hint = ""
-        Wd = W.double()
-        unit = Wd / Wd.norm(dim=1, keepdim=True)
-        if close(got, Wd @ Wd.mT, rtol=1e-5, atol=1e-6):
-            hint = " That is W W^T (hidden x hidden): W^T W has entry [i, j] = W_i . W_j for feature columns i, j."
-        elif close(got, unit.mT @ unit, rtol=1e-5, atol=1e-6):
-            hint = " Those are cosines: W^T W uses the columns as they are, not normalised (its diagonal is ||W_i||^2)."
-        elif close(got, want[:1].expand_as(want).contiguous(), rtol=1e-5, atol=1e-6):
-            hint = " Every instance got instance 0's matrix: compute each instance's own W^T W."
-        elif close(got, (Wd.mT @ Wd).square(), rtol=1e-5, atol=1e-6):
-            hint = " The entries are squared: W^T W is the plain matrix product."
-        expect(
-            False,
-            f"Values: gram(W)[k] should be W[k]^T W[k] (entry [i, j] = W_i . W_j) for W of shape {tuple(W.shape)}; "
-            f"expected the diagonal of instance 0 to be the squared norms {_fmt(want[0].diagonal())}, "
-            f"got {_fmt(got[0].diagonal()) if got.dim() == 3 else describe(out)}.{hint}",
-        )
+def _counts_shape_hint(got: tuple[int, ...], args: tuple[Any, ...]) -> str:
+    k, n = args[0].shape
+    if got == (k, n):
+        return " That looks like the mask of represented features: count them per instance (sum over the features, dim -1)."
+    if got in ((), (1,)) and k > 1:
+        return " That is one number for all instances: count per instance (sum over dim -1 only)."
+    if got == (n,):
+        return " It counted over the instances: count per instance (sum over dim -1, the features)."
+    return ""
 
 
-# --------------------------------------------------------------------------- 03.feature_bars
+def _hand_made_norms() -> torch.Tensor:
+    """``(3, 6)`` chosen norms: ties at 0.5, 0.25 and 0.75 (exact in binary), zeros, lengths around 1."""
+    return torch.tensor([[1.0, 0.9, 0.5, 0.45, 0.0, 0.15],
+                         [1.1, 1.0, 0.98, 0.75, 0.6, 0.55],
+                         [0.3, 0.25, 0.0, 0.0, 0.0, 0.05]])
 
 
-def _luminance(rgba) -> float:
-    """Relative luminance (sRGB, WCAG) of an RGBA colour: 0 for black, 1 for white."""
-
-    def lin(c: float) -> float:
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (lin(float(c)) for c in rgba[:3])
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def _draw(submission, W: torch.Tensor, titles=None):
-    from matplotlib.figure import Figure
-
-    args = (W.clone(),) if titles is None else (W.clone(), list(titles))
-    fig = call(submission, *args, what="feature_bars")
-    expect(
-        isinstance(fig, Figure),
-        f"Figure: feature_bars should return a matplotlib Figure, got {describe(fig)}. Hint: build it with "
-        "`fig = Figure(...)` (from matplotlib.figure) or `fig, axes = plt.subplots(...)`, and `return fig`.",
-    )
-    return fig
-
-
-def _close(fig) -> None:
-    try:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    except Exception:  # pragma: no cover - a figure made without pyplot needs no closing
-        pass
-
-
-def _panels(fig) -> list[tuple[object, list[float], list[tuple[float, ...]]]]:
-    """For each axes that holds bars: (axes, bar lengths, bar colours), bars in the order they were drawn."""
-    from matplotlib.container import BarContainer
-
-    out = []
-    for ax in fig.axes:
-        bars = [c for c in ax.containers if isinstance(c, BarContainer)]
-        if not bars:
-            continue
-        lengths, colours = [], []
-        for container in bars:
-            horizontal = getattr(container, "orientation", "vertical") == "horizontal"
-            for patch in container.patches:
-                lengths.append(float(patch.get_width() if horizontal else patch.get_height()))
-                colours.append(tuple(float(c) for c in patch.get_facecolor()))
-        out.append((ax, lengths, colours))
+def _sweep_like_norms(seed: int, n_inst: int, m: int, n: int) -> torch.Tensor:
+    """Norms like a trained sweep's: instance k has about ``m (1 + k/2)`` features of length ~1, the rest ~0."""
+    gen = torch.Generator().manual_seed(seed)
+    out = torch.empty(n_inst, n)
+    for k in range(n_inst):
+        kept = min(n, int(m * (1 + k / 2)))
+        out[k, :kept] = 0.85 + 0.3 * torch.rand(kept, generator=gen)
+        out[k, kept:] = 0.2 * torch.rand(n - kept, generator=gen)
+        out[k, kept - 1] = 0.52
+        if kept < n:
+            out[k, kept] = 0.48
     return out
 
 
-def _panels_of(submission, W: torch.Tensor, what: str, titles=None):
-    """The learner's panels for ``W``, checked to be one per instance with one bar per feature."""
-    fig = _draw(submission, W, titles)
-    try:
-        panels = _panels(fig)
-    finally:
-        _close(fig)
-    k, m, n = W.shape
-    counts = [len(lengths) for _, lengths, _ in panels]
-    hint = ""
-    if len(panels) == 1 and counts[0] == k * n:
-        hint = " Every instance's bars are in one axes: give each instance its own panel."
-    elif len(panels) == k and all(c == m for c in counts):
-        hint = " Each panel has n_hidden bars: draw one bar per feature (a column of W), not per hidden dimension."
-    elif not panels:
-        hint = " No axes holds bars: draw them with ax.barh (or ax.bar)."
-    expect(
-        len(panels) == k and all(c == n for c in counts),
-        f"{what}: for W of shape {tuple(W.shape)} the figure should have one axes of bars per instance ({k}), "
-        f"each with one bar per feature ({n}); found {len(panels)} axes with bars, holding {counts} bars.{hint}",
-    )
-    return panels
+def _norms_case(label: str, make, **kwargs: Any) -> Case:
+    return Case(label, lambda: (make(),), kwargs)
 
+
+def _ref_counts(norms: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tensor:
+    return (norms > threshold).sum(dim=-1)
+
+
+globals().update(tensor_properties(
+    "features_per_density", function="features_per_density", reference=_ref_counts, meaning="(n_instances,)",
+    shape=lambda norms, threshold=THRESHOLD: (norms.shape[0],), kind="integer",
+    points={"shape": 0.5, "inputs": 0.5, "values": 0.5, "edges": 0.5},
+    mistakes=MISTAKES["features_per_density"], argument="norms",
+    shape_cases=[
+        _norms_case("norms of shape (3, 6)", _hand_made_norms),
+        _norms_case("one instance, norms of shape (1, 4)", lambda: torch.tensor([[0.9, 0.2, 0.7, 0.1]])),
+        _norms_case("one feature, norms of shape (4, 1)", lambda: torch.tensor([[0.9], [0.2], [0.7], [0.1]])),
+    ],
+    input_case=_norms_case("seeded norms like the n=20, m=5 sweep", lambda: _sweep_like_norms(41, 7, 5, 20)),
+    value_cases=[
+        _norms_case("hand-made norms at the default threshold", _hand_made_norms),
+        _norms_case("seeded norms like the n=20, m=5 sweep", lambda: _sweep_like_norms(41, 7, 5, 20), threshold=0.2),
+        _norms_case("seeded norms like the n=80, m=20 sweep", lambda: _sweep_like_norms(42, 7, 20, 80), threshold=0.95),
+    ],
+    edge_cases=[
+        _norms_case("norms exactly at the threshold 0.5", _hand_made_norms, threshold=0.5),
+        _norms_case("norms exactly at the threshold 0.25", _hand_made_norms, threshold=0.25),
+        _norms_case("norms exactly at the threshold 0.75", _hand_made_norms, threshold=0.75),
+        _norms_case("all-zero norms", lambda: torch.zeros(2, 5), threshold=0.0),
+    ],
+    shape_hint=_counts_shape_hint, prefix="counts",
+))
+
+
+# --------------------------------------------------------------------------- 03.feature_bars
 
 def _colour_W() -> torch.Tensor:
     """Two instances, 7 features in 4 dimensions, with known superpositions (rotated off the axes).
@@ -401,226 +375,252 @@ def _colour_W() -> torch.Tensor:
     for k, cols in enumerate(columns):
         for i, col in enumerate(cols):
             W[k, :, i] = col
-    return _rotation(20, 4) @ W
+    return rotation(20, 4) @ W
 
 
-def _rgba(c) -> tuple[float, ...]:
-    return tuple(round(v, 2) for v in c)
+def _inputs(W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return metrics.feature_norms(W), metrics.superposition(W)
 
 
-def _same(a, b, tol: float = 1e-3) -> bool:
-    return max(abs(x - y) for x, y in zip(a, b)) <= tol
-
-
-@prop("feature_bars", points=1)
-def test_bars_figure_and_panels(submission):
-    W = _random_W(30, 3, 4, 9)
-    _panels_of(submission, W, "Panels")
-    _panels_of(submission, _random_W(31, 1, 2, 5), "Panels (one instance)")
-    titles = ["1-S = 1", "1-S = 0.1", "1-S = 0.01"]
-    fig = _draw(submission, W, titles)
-    try:
-        panels = _panels(fig)
-        got = [ax.get_title() for ax, _, _ in panels]
-    finally:
-        _close(fig)
+def _draw(submission, norms: torch.Tensor, sup: torch.Tensor, titles=None, what: str = "Figure") -> dict:
+    args = (norms, sup) if titles is None else (norms, sup, list(titles))
+    fig = call(submission, *args, what="feature_bars")
+    data = figure_data(fig)  # read where the figure was made: plain data only
     expect(
-        len(got) == 3 and all(t in g for t, g in zip(titles, got)),
-        f"Panels: with titles={titles}, panel k should be titled titles[k]; got titles {got}. "
-        "Hint: ax.set_title(titles[k]).",
+        data.get("kind") == "figure",
+        f"{what}: feature_bars should return a matplotlib Figure, got {data.get('type', describe(fig))}. "
+        "Hint: build it with `fig = Figure(...)` (from matplotlib.figure) or `fig, axes = plt.subplots(...)`, and `return fig`.",
     )
+    return data
 
 
-@prop("feature_bars", points=1)
-def test_bars_lengths(submission):
-    W = _random_W(32, 3, 4, 9)
-    panels = _panels_of(submission, W, "Bar lengths")
-    norms = metrics.feature_norms(W)
-    for k, (_, lengths, _) in enumerate(panels):
-        got = torch.tensor(lengths, dtype=torch.float64)
-        want = norms[k].double()
-        if close(got, want, rtol=1e-4, atol=1e-5):
-            continue
-        hint = ""
-        if close(got, want.square(), rtol=1e-4, atol=1e-5):
-            hint = " They are the squared norms: the bar length is ||W_i||."
-        elif any(close(got, norms[j].double(), rtol=1e-4, atol=1e-5) for j in range(len(panels)) if j != k):
-            hint = " They are another instance's norms: panel k shows instance k."
-        elif close(got.sort().values, want.sort().values, rtol=1e-4, atol=1e-5):
-            hint = " The right lengths in another order: draw bar i for feature i, in feature order."
-        expect(
-            False,
-            f"Bar lengths: panel {k}'s bars should have lengths ||W_i|| = {_fmt(want)} (bar i is feature i); "
-            f"got {_fmt(got)}.{hint}",
-        )
-
-
-@prop("feature_bars", points=1)
-def test_bars_colour_by_superposition(submission):
-    W = _colour_W()
-    panels = _panels_of(submission, W, "Colours")
-    sup = metrics.superposition(W)
-    (_, _, c0), (_, _, c1) = panels
-    # Instance 0: features 4, 5, 6 have superposition 0 at lengths 0.8, 0.3, 0; features 1 and 3 have 1 at 0.5, 0.71.
-    norm_hint = (
-        " Your colours follow the bars' lengths: colour encodes the superposition sum_{j != i} (W_hat_i . W_j)^2, "
-        "which the length does not show."
-    )
-    for group, s_value, lengths in [((4, 5, 6), 0, "0.8, 0.3 and 0"), ((1, 3), 1, "0.5 and 0.71")]:
-        same = all(_same(c0[group[0]], c0[i]) for i in group[1:])
-        expect(
-            same,
-            f"Colours: features {', '.join(map(str, group))} of instance 0 all have superposition {s_value} "
-            f"(lengths {lengths}), so their bars should have the same colour; got "
-            f"{[_rgba(c0[i]) for i in group]}." + norm_hint,
-        )
-    distinct = [(0, 0, 4), (0, 1, 4), (0, 0, 1), (0, 0, 2), (0, 2, 3), (1, 2, 4), (1, 3, 4), (1, 2, 3)]
-    for k, i, j in distinct:
-        cols = c0 if k == 0 else c1
-        expect(
-            not _same(cols[i], cols[j], tol=0.02),
-            f"Colours: in instance {k}, features {i} and {j} have superposition {sup[k, i].item():.2f} and "
-            f"{sup[k, j].item():.2f}, so their bars should have visibly different colours; both are "
-            f"{_rgba(cols[i])}. Hint: colour each bar with cmap(superposition), e.g. matplotlib.colormaps['viridis'].",
-        )
-
-
-@prop("feature_bars", points=1)
-def test_bars_colour_scale(submission):
-    W = _colour_W()
-    panels = _panels_of(submission, W, "Colour scale")
-    (_, _, c0), (_, _, c1) = panels
-    # The same superposition must get the same colour in every panel, whatever else the panel holds.
-    for i, s_value in [(2, 0.5), (4, 0.0)]:
-        expect(
-            _same(c0[i], c1[i]),
-            f"Colour scale: feature {i} has superposition {s_value:g} in both instances, but its colour differs "
-            f"between the panels ({_rgba(c0[i])} vs {_rgba(c1[i])}). Use one colour scale for every panel: fixed "
-            "limits 0 and 1, not each panel's own minimum and maximum.",
-        )
-    clipped = [c0[1], c0[3], c1[0], c1[1], c1[3]]
-    expect(
-        all(_same(clipped[0], c) for c in clipped[1:]),
-        "Colour scale: superpositions of 1 and more should all get the colour of 1 (the scale is clipped at 1, "
-        "where the other features reach as far along W_i as a feature of its own); superpositions 1, 1, 2.25, 1.44 "
-        f"and 1 got {[_rgba(c) for c in clipped]}. Hint: cmap(min(s, 1)), or Normalize(0, 1, clip=True).",
-    )
-    # Superposition 0, 0.25, 0.5, 1: lightness must change monotonically (a sequential colormap).
-    lum = [_luminance(c) for c in (c0[4], c0[0], c0[2], c0[1])]
-    steps = [b - a for a, b in zip(lum, lum[1:])]
-    expect(
-        all(s > 1e-3 for s in steps) or all(s < -1e-3 for s in steps),
-        "Colour scale: the colours of superposition 0, 0.25, 0.5 and 1 should get steadily lighter (or steadily "
-        f"darker) so that the colour can be read as an amount; their luminances are {_fmt(torch.tensor(lum))}. "
-        "Hint: use a sequential colormap such as 'viridis', 'magma' or 'Reds', not a rainbow or diverging one.",
-    )
-
-
-# --------------------------------------------------------------------------- 03.features_per_density
-
-
-def _counts(submission, W: torch.Tensor, what: str, threshold: float | None = None) -> torch.Tensor:
-    args = (W.clone(),) if threshold is None else (W.clone(), threshold)
-    out = call(submission, *args, what="features_per_density")
-    k = W.shape[0]
+def _panels_of(submission, norms, sup, what: str, titles=None) -> list[dict]:
+    """The learner's panels, checked to be one per instance with one bar per feature."""
+    panels = B.panels(_draw(submission, norms, sup, titles, what))
+    k, n = norms.shape
+    counts = [len(p["bars"]) for p in panels]
     hint = ""
-    if isinstance(out, torch.Tensor) and out.dtype == torch.bool:
-        hint = " That looks like the mask of represented features: count them per instance (sum over features)."
-    elif isinstance(out, torch.Tensor) and out.numel() == 1 and k > 1:
-        hint = " That is one number for all instances: count per instance (sum over dim -1 only)."
+    if len(panels) == 1 and counts[0] == k * n and k > 1:
+        hint = " Every instance's bars are in one axes: give each instance its own panel."
+    elif not panels:
+        hint = " No axes holds bars: draw them with ax.barh (or ax.bar)."
     expect(
-        isinstance(out, torch.Tensor) and tuple(out.shape) == (k,) and out.dtype != torch.bool,
-        f"{what}: features_per_density(W) should return one count per instance, a tensor of shape "
-        f"(n_instances,) = ({k},); got {describe(out)}.{hint}",
+        len(panels) == k and all(c == n for c in counts),
+        f"{what}: for norms of shape (n_instances, n_features) = {(k, n)} the figure should have one axes of bars "
+        f"per instance ({k}), each with one bar per feature ({n}); found {len(panels)} axes with bars, holding "
+        f"{counts} bars.{hint}",
     )
-    expect(
-        bool(torch.equal(out.detach().double(), out.detach().double().round())),
-        f"{what}: the counts should be whole numbers, got {_fmt(out.detach().double())}.",
-    )
-    return out.detach().long().cpu()
+    return panels
 
 
-def _counts_hint(got: torch.Tensor, W: torch.Tensor, threshold: float) -> str:
-    norms = W.norm(dim=1)
-    for cand, text in [
-        ((norms.square() > threshold).sum(-1), "it compares the squared norm ||W_i||^2 with the threshold; compare ||W_i|| itself."),
-        ((norms >= threshold).sum(-1), "features with ||W_i|| exactly equal to the threshold count; a feature counts only when ||W_i|| > threshold."),
-        ((norms > 0.5).sum(-1), "the threshold argument is ignored (0.5 is used): use the `threshold` you are given."),
-        ((W.abs().amax(dim=1) > threshold).sum(-1), "it compares single entries of W with the threshold: compare the length of the column."),
-        ((W.norm(dim=2) > threshold).sum(-1), "it counts hidden dimensions (rows of W): a feature is a column, W[k, :, i]."),
-    ]:
-        if torch.equal(got, cand.long()):
-            return " Your counts match a version in which " + text
-    return ""
+def _seen(panel: dict) -> tuple[list[float], list[list[float]]]:
+    """The panel's bar lengths and colours in the order a reader sees them (top to bottom, or left to right)."""
+    order = B.display_order(panel)
+    lengths = B.lengths(panel)
+    return [lengths[i] for i in order], [panel["bars"][i]["color"] for i in order]
 
 
-def _check_counts(submission, W: torch.Tensor, what: str, threshold: float | None = None) -> None:
-    t = metrics.REPRESENTED_NORM if threshold is None else threshold
-    want = metrics.n_represented(W, t).long()
-    got = _counts(submission, W, what, threshold)
-    if torch.equal(got, want):
-        return
-    expect(
-        False,
-        f"{what}: with threshold {t:g}, the number of features with ||W_i|| > {t:g} in each instance is "
-        f"{want.tolist()}; got {got.tolist()}.{_counts_hint(got, W.detach().cpu().float(), t)}",
-    )
+@prop("feature_bars", points=0.75)
+def test_bars_figure_and_panels(submission):
+    norms, sup = _inputs(random_W(30, 3, 4, 9))
+    _panels_of(submission, norms, sup, "Panels")
+    _panels_of(submission, *_inputs(random_W(31, 1, 2, 5)), "Panels (one instance)")
+    titles = ["1-S = 1", "1-S = 0.1", "1-S = 0.01"]
+    got = [p["title"] for p in _panels_of(submission, norms, sup, "Panels", titles)]
+    expect(got == titles, f"Panels: with titles={titles}, panel k should be titled titles[k]; got titles {got}. "
+                          "Hint: ax.set_title(titles[k]).")
+    got = [p["title"] for p in _panels_of(submission, norms, sup, "Panels")]
+    want = [f"instance {k}" for k in range(3)]
+    expect(got == want, f"Panels: with titles=None, the panels should be titled {want} (the default the docstring "
+                        f"promises); got {got}.")
 
 
-def _hand_made_W() -> torch.Tensor:
-    """``(3, 4, 6)``: columns of chosen lengths in random directions; one length is exactly 0.5."""
-    lengths = torch.tensor(
-        [
-            [1.0, 0.9, 0.5, 0.45, 0.0, 0.15],
-            [1.1, 1.0, 0.98, 0.75, 0.6, 0.55],
-            [0.3, 0.1, 0.0, 0.0, 0.0, 0.05],
-        ]
-    )
-    gen = torch.Generator().manual_seed(40)
-    W = torch.randn(3, 4, 6, generator=gen)
-    W = W / W.norm(dim=1, keepdim=True) * lengths[:, None, :]
-    W[0, :, 2] = torch.tensor([0.0, 0.5, 0.0, 0.0])  # exactly 0.5: not represented
-    return W
+@prop("feature_bars", points=0.25)
+def test_bars_inputs(submission):
+    W = random_W(33, 2, 3, 6)
+    norms, sup = _inputs(W)
+    for label, a, b in [("float64 norms and superpositions", norms.double(), sup.double()),
+                        ("norms and superpositions that require grad", as_parameter(norms), as_parameter(sup))]:
+        try:
+            panels = _panels_of(submission, a, b, f"Inputs ({label})")
+        except CheckFailed as err:
+            raise CheckFailed(f"{err} Hint: stay in torch or .detach() before .numpy() (a tensor that requires grad "
+                              "cannot become a NumPy array; requires_grad inputs come from a model's W).") from None
+        for k, p in enumerate(panels):
+            got, _ = _seen(p)
+            expect(np.allclose(got, norms[k].tolist(), rtol=1e-4, atol=1e-6),
+                   f"Inputs ({label}): panel {k}'s bars should have lengths {fmt(norms[k])}, got {fmt(got)}.")
 
 
-def _sweep_like_W(seed: int, n_inst: int = 7, m: int = 5, n: int = 20) -> torch.Tensor:
-    """Weights shaped like a trained sweep: instance k has about m * (1 + k/2) columns of length ~1, the rest ~0."""
-    gen = torch.Generator().manual_seed(seed)
-    W = torch.randn(n_inst, m, n, generator=gen)
-    W = W / W.norm(dim=1, keepdim=True)
-    lengths = torch.empty(n_inst, n)
-    for k in range(n_inst):
-        kept = min(n, int(m * (1 + k / 2)))
-        lengths[k, :kept] = 0.85 + 0.3 * torch.rand(kept, generator=gen)
-        lengths[k, kept:] = 0.2 * torch.rand(n - kept, generator=gen)
-        lengths[k, kept - 1] = 0.52  # near the threshold, either side
-        if kept < n:
-            lengths[k, kept] = 0.48
-    return W * lengths[:, None, :]
+@prop("feature_bars", points=1)
+def test_bars_lengths_and_order(submission):
+    norms, sup = _inputs(random_W(32, 3, 4, 9))
+    panels = _panels_of(submission, norms, sup, "Bar lengths")
+    for k, p in enumerate(panels):
+        want = norms[k].tolist()
+        got, _ = _seen(p)
+        if np.allclose(got, want, rtol=1e-4, atol=1e-6):
+            continue
+        drawn = B.lengths(p)
+        hint = ""
+        if np.allclose(drawn, want, rtol=1e-4, atol=1e-6) or np.allclose(got[::-1], want, rtol=1e-4, atol=1e-6):
+            hint = (" The right lengths, but feature 0 is not at the top: the docstring promises feature 0 at the top "
+                    "(barh puts y = 0 at the bottom: invert the y axis, ax.invert_yaxis() or ax.set_ylim(n - 0.5, -0.5)).")
+        elif np.allclose(got, np.square(want), rtol=1e-4, atol=1e-6):
+            hint = " They are the squared norms: the bar length is ||W_i||."
+        elif np.allclose(got, sup[k].tolist(), rtol=1e-4, atol=1e-6):
+            hint = " They are the superpositions: the length is the norm (first argument), the colour the superposition."
+        elif any(np.allclose(got, norms[j].tolist(), rtol=1e-4, atol=1e-6) for j in range(len(panels)) if j != k):
+            hint = " They are another instance's norms: panel k shows instance k."
+        elif np.allclose(sorted(got), sorted(want), rtol=1e-4, atol=1e-6):
+            hint = " The right lengths in another order: draw bar i for feature i, in feature order."
+        expect(False, f"Bar lengths: panel {k}'s bars, top to bottom, should have lengths ||W_i|| = {fmt(want)} "
+                      f"(feature 0 at the top); got {fmt(got)}.{hint}")
 
 
-def _learners_W(submission) -> torch.Tensor | None:
-    """``relu_model.W`` from the notebook that defined the submission, if it trained one."""
-    scope = getattr(submission, "__globals__", None)
-    model = scope.get(NOTEBOOK_MODEL) if isinstance(scope, dict) else None
-    W = getattr(model, "W", None)
-    if isinstance(W, torch.Tensor) and W.dim() == 3 and W.is_floating_point():
-        return W.detach().cpu().float()
-    return None
+@prop("feature_bars", points=0.5)
+def test_bars_axis_limits(submission):
+    W = random_W(34, 2, 3, 6, norms=(0.3, 1.0))
+    W[0, :, 1] *= 1.45 / W[0, :, 1].norm()  # a bar longer than 1.4
+    norms, sup = _inputs(W)
+    for k, p in enumerate(_panels_of(submission, norms, sup, "Axis limits")):
+        horizontal = p["bars"][0]["orientation"] == "horizontal"
+        value_lim = sorted(p["xlim"] if horizontal else p["ylim"])
+        longest = max(B.lengths(p))
+        expect(value_lim[0] <= 1e-9 and value_lim[1] >= longest * (1 - 1e-6),
+               f"Axis limits: panel {k}'s {'x' if horizontal else 'y'} axis shows {fmt(value_lim, 3)} but its longest "
+               f"bar is {longest:.3g}: the limits cut off data. Start the axis at 0 and end it past the longest bar "
+               "(leave the limits to matplotlib, or use max(1.1, 1.05 * norms.max())).")
+        pos_lim = sorted(p["ylim"] if horizontal else p["xlim"])
+        ends = [(b["y"], b["y"] + b["height"]) if horizontal else (b["x"], b["x"] + b["width"]) for b in p["bars"]]
+        inside = all(pos_lim[0] <= min(e) + 1e-6 and max(e) <= pos_lim[1] + 1e-6 for e in ends)
+        expect(inside, f"Axis limits: panel {k}'s {'y' if horizontal else 'x'} axis shows {fmt(pos_lim, 3)}, which "
+                       "cuts off some bars: every feature's bar must be visible.")
 
 
-@prop("features_per_density", points=1)
-def test_counts_threshold(submission):
-    W = _hand_made_W()
-    _check_counts(submission, W, "Default threshold")
-    for t in (0.2, 0.95):
-        _check_counts(submission, W, f"Threshold {t:g}", threshold=t)
+def _colour_panels(submission) -> tuple[list[list[float]], list[list[float]], torch.Tensor]:
+    W = _colour_W()
+    norms, sup = _inputs(W)
+    p0, p1 = _panels_of(submission, norms, sup, "Colours")
+    return _seen(p0)[1], _seen(p1)[1], sup
 
 
-@prop("features_per_density", points=1)
-def test_counts_on_trained_models(submission):
-    _check_counts(submission, _sweep_like_W(41), "Seeded weights like the n=20, m=5 sweep")
-    _check_counts(submission, _sweep_like_W(42, n_inst=7, m=20, n=80), "Seeded weights like the n=80, m=20 sweep")
-    mine = _learners_W(submission)
-    if mine is not None:
-        _check_counts(submission, mine, f"Your own trained model ({NOTEBOOK_MODEL}.W)")
+@prop("feature_bars", points=0.75)
+def test_bars_colour_by_superposition(submission):
+    c0, c1, sup = _colour_panels(submission)
+    norm_hint = (" Your colours follow the bars' lengths: colour encodes the superposition sum_{j != i} (W_hat_i . W_j)^2 "
+                 "(the second argument), which the length does not show.")
+    for group, s_value, lengths in [((4, 5, 6), 0, "0.8, 0.3 and 0"), ((1, 3), 1, "0.5 and 0.71")]:
+        expect(all(B.same_colour(c0[group[0]], c0[i]) for i in group[1:]),
+               f"Colours: features {', '.join(map(str, group))} of instance 0 all have superposition {s_value} "
+               f"(lengths {lengths}), so their bars should have the same colour; got "
+               f"{[B.rgba(c0[i]) for i in group]}." + norm_hint)
+    for k, i, j in [(0, 0, 4), (0, 1, 4), (0, 0, 1), (0, 0, 2), (0, 2, 3), (1, 2, 4), (1, 3, 4), (1, 2, 3)]:
+        cols = c0 if k == 0 else c1
+        expect(not B.same_colour(cols[i], cols[j], tol=0.02),
+               f"Colours: in instance {k}, features {i} and {j} have superposition {sup[k, i].item():.2f} and "
+               f"{sup[k, j].item():.2f}, so their bars should have visibly different colours; both are "
+               f"{B.rgba(cols[i])}. Hint: colour each bar with cmap(superposition), e.g. CMAP or "
+               "matplotlib.colormaps['viridis'].")
+
+
+@prop("feature_bars", points=0.75)
+def test_bars_colour_scale(submission):
+    c0, c1, _ = _colour_panels(submission)
+    for i, s_value in [(2, 0.5), (4, 0.0)]:
+        expect(B.same_colour(c0[i], c1[i]),
+               f"Colour scale: feature {i} has superposition {s_value:g} in both instances, but its colour differs "
+               f"between the panels ({B.rgba(c0[i])} vs {B.rgba(c1[i])}). Use one colour scale for every panel: fixed "
+               "limits 0 and 1, not each panel's own minimum and maximum.")
+    clipped = [c0[1], c0[3], c1[0], c1[1], c1[3]]
+    expect(all(B.same_colour(clipped[0], c) for c in clipped[1:]),
+           "Colour scale: superpositions of 1 and more should all get the colour of 1 (the scale is clipped at 1); "
+           f"superpositions 1, 1, 2.25, 1.44 and 1 got {[B.rgba(c) for c in clipped]}. Hint: cmap(min(s, 1)), or "
+           "Normalize(0, 1, clip=True).")
+    lum = [B.luminance(c) for c in (c0[4], c0[0], c0[2], c0[1])]
+    steps = [b - a for a, b in zip(lum, lum[1:])]
+    expect(all(s > 1e-3 for s in steps) or all(s < -1e-3 for s in steps),
+           "Colour scale: the colours of superposition 0, 0.25, 0.5 and 1 should get steadily lighter (or steadily "
+           f"darker) so that the colour can be read as an amount; their luminances are {fmt(lum, 3)}. Hint: use a "
+           "sequential colormap such as CMAP, 'viridis', 'magma' or 'Reds', not a rainbow or diverging one.")
+
+
+def _bars(norms, sup, titles=None, *, lengths=None, colours=None, one_axes=False, top=True, xlim=None,
+          default_titles=True):
+    """A configurable feature-bar figure, for the mistake table: ``lengths(norms, sup)``, ``colours(norms, sup)``."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    norms, sup = norms.detach(), sup.detach()
+    k, n = norms.shape
+    lengths = (lengths or (lambda a, s: a))(norms, sup)
+    colours = (colours or (lambda a, s: colormaps["inferno"](s.clamp(max=1).numpy())))(norms, sup)
+    titles = titles or ([f"instance {i}" for i in range(k)] if default_titles else [""] * k)
+    fig = Figure()
+    if one_axes:
+        fig.add_subplot().barh(range(k * n), lengths.flatten().tolist(), color=np.asarray(colours).reshape(-1, 4))
+        return fig
+    for i, ax in enumerate(fig.subplots(1, k, squeeze=False)[0]):
+        ax.barh(range(n), lengths[i].tolist(), color=colours[i])
+        if top:
+            ax.invert_yaxis()
+        if xlim is not None:
+            ax.set_xlim(*xlim)
+        ax.set_title(titles[i])
+    return fig
+
+
+def _cmap(name: str):
+    from matplotlib import colormaps
+
+    return lambda a, s: colormaps[name](s.clamp(max=1).numpy())
+
+
+def _per_panel(a, s):
+    from matplotlib import colormaps
+
+    return colormaps["inferno"]((s / s.amax(dim=1, keepdim=True).clamp_min(1e-8)).numpy())
+
+
+def _unclipped(a, s):
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    return colormaps["inferno"](Normalize(0, max(s.max().item(), 1e-8))(s.numpy()))
+
+
+def _bars_numpy(norms, sup, titles=None):
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    for i, ax in enumerate(fig.subplots(1, norms.shape[0], squeeze=False)[0]):
+        ax.barh(np.arange(norms.shape[1]), norms.numpy()[i], color=colormaps["viridis"](np.minimum(sup.numpy()[i], 1)))
+        ax.invert_yaxis()
+        ax.set_title((titles or [f"instance {k}" for k in range(norms.shape[0])])[i])
+    return fig
+
+
+def _bar_mistake(name: str, keyword: str, **options) -> Mistake:
+    return Mistake(name, lambda norms, sup, titles=None: _bars(norms, sup, titles, **options), keyword, compare=False)
+
+
+MISTAKES["feature_bars"] = [
+    _bar_mistake("coloured_by_norm", "follow the bars' lengths", colours=lambda a, s: _cmap("inferno")(a, a)),
+    _bar_mistake("normalised_per_panel", "one colour scale for every panel", colours=_per_panel),
+    _bar_mistake("not_clipped", "clipped at 1", colours=_unclipped),
+    _bar_mistake("rainbow", "sequential colormap", colours=_cmap("jet")),
+    _bar_mistake("one_colour", "visibly different colours", colours=lambda a, s: _cmap("inferno")(a, 0 * s)),
+    _bar_mistake("squared_lengths", "squared norms", lengths=lambda a, s: a.square()),
+    _bar_mistake("lengths_are_superpositions", "they are the superpositions", lengths=lambda a, s: s),
+    _bar_mistake("one_axes", "in one axes", one_axes=True),
+    _bar_mistake("feature_0_at_the_bottom", "feature 0 at the top", top=False),
+    _bar_mistake("fixed_limits", "cut off", xlim=(0, 1)),
+    _bar_mistake("sorted_by_norm", "in feature order", lengths=lambda a, s: a.sort(dim=1, descending=True).values),
+    _bar_mistake("no_default_titles", "the default the docstring", default_titles=False),
+    Mistake("titles_ignored", lambda norms, sup, titles=None: _bars(norms, sup, None), "titled titles[k]", compare=False),
+    Mistake("not_returned", lambda norms, sup, titles=None: (_bars(norms, sup, titles), None)[1],
+            "should return a matplotlib Figure", compare=False),
+    Mistake("numpy", _bars_numpy, "requires grad", compare=False),
+]
+"""``feature_bars``'s mistakes: caught by the figure properties' own hints (``compare=False``)."""

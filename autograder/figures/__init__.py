@@ -19,6 +19,10 @@ FIGURE_MAKERS: dict[str, str] = {
     "03-measuring-superposition": "autograder.figures.lesson03",
     "04-phase-change": "autograder.figures.lesson04",
     "05-geometry": "autograder.figures.lesson05",
+    "06-correlated-features": "autograder.figures.lesson06",
+    "07-dynamics-adversarial": "autograder.figures.lesson07",
+    "08-privileged-basis": "autograder.figures.lesson08",
+    "09-sparse-autoencoders": "autograder.figures.lesson09",
 }
 """``{lesson slug: module}``; each module defines ``make(out_dir: Path) -> list[Path]``."""
 

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import basic_results, geometry, intro, large_sweep, pentagon, phase_change
+from . import adversarial, basic_results, dynamics, geometry, intro, large_sweep, pentagon, phase_change
+from . import absolute_value, privileged_basis
+from . import sparse_autoencoders
+from . import anticorrelated, collapse, correlated, local_bases
 from ._common import ExperimentResult, SummaryRow, best_of_restarts, summarize, summary_table
 
 __all__ = ["EXPERIMENTS", "get", "ExperimentResult", "SummaryRow", "summarize", "summary_table", "best_of_restarts"]
@@ -32,6 +35,15 @@ EXPERIMENTS: dict[str, ModuleType] = {
     phase_change.NAME: phase_change,
     geometry.NAME: geometry,
     pentagon.NAME: pentagon,
+    correlated.NAME: correlated,
+    anticorrelated.NAME: anticorrelated,
+    local_bases.NAME: local_bases,
+    collapse.NAME: collapse,
+    privileged_basis.NAME: privileged_basis,
+    absolute_value.NAME: absolute_value,
+    dynamics.NAME: dynamics,
+    adversarial.NAME: adversarial,
+    sparse_autoencoders.NAME: sparse_autoencoders,
 }
 """Registry key (as typed after ``supercourse reproduce``) -> experiment module."""
 

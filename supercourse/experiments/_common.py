@@ -27,11 +27,15 @@ __all__ = [
     "densities_of",
     "summarize",
     "summary_table",
+    "SUMMARY_LEGEND",
+    "fixed",
     "train_models",
     "run_activation_sweep",
     "repeat_instances",
     "best_of_restarts",
     "save_figure",
+    "model_config",
+    "write_artifacts",
     "prepare_run",
     "get_console",
 ]
@@ -95,6 +99,7 @@ class ExperimentResult:
     seed: int = 0
     device: str = "cpu"
     wall_time: float = 0.0
+    artifacts: dict[str, Path] = field(default_factory=dict)
 
 
 def densities_of(model: ToyModel) -> torch.Tensor:
@@ -128,12 +133,31 @@ def summarize(model: ToyModel, history: History | None = None) -> list[SummaryRo
     ]
 
 
+SUMMARY_LEGEND = {
+    "1-S": "feature density, the chance a feature is non-zero (S = sparsity)",
+    "represented": "features stored: ||W_i|| > 0.5",
+    "in superp.": "stored features sharing dimensions: sum_j (W^_i . W_j)^2 > 0.1",
+    "antipodal": "pairs of features stored as opposites, W_j = -W_i",
+    "min bias": "most negative output bias b_i (ReLU filters interference with it)",
+    "D*": "dimensions per feature, m / ||W||_F^2 (0.5: two features per dimension)",
+    "loss": "last training loss (importance-weighted squared error)",
+}
+"""The columns of :func:`summary_table`, each with what it means (printed under the table)."""
+
+
+def fixed(x: float, digits: int = 3, sign: bool = False) -> str:
+    """``x`` with ``digits`` decimals and never a negative (or signed) zero: ``-0.0001 -> "0.000"``."""
+    text = f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+    return f"{0.0:.{digits}f}" if float(text) == 0.0 else text
+
+
 def summary_table(rows: Sequence[SummaryRow], title: str = ""):
-    """A :class:`rich.table.Table` of ``rows``, one line per density."""
+    """A :class:`rich.table.Table` of ``rows``, one line per density, with a legend per column under it."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for col in ("1-S", "represented", "in superp.", "antipodal", "min bias", "D*", "loss"):
+    caption = "\n".join(f"{col}: {text}" for col, text in SUMMARY_LEGEND.items())
+    table = Table(title=title, title_justify="left", header_style="bold", caption=caption, caption_justify="left")
+    for col in SUMMARY_LEGEND:
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
@@ -141,8 +165,8 @@ def summary_table(rows: Sequence[SummaryRow], title: str = ""):
             str(r.represented),
             str(r.in_superposition),
             str(r.n_antipodal_pairs),
-            f"{r.min_bias:+.3f}",
-            f"{r.dimensions_per_feature:.3f}",
+            fixed(r.min_bias, 3, sign=True),
+            fixed(r.dimensions_per_feature, 3),
             f"{r.loss:.3g}",
         )
     return table
@@ -217,6 +241,10 @@ def run_activation_sweep(
         )
         console.print(summary_table(summaries[act], title))
     figures = experiment.write_figures(models, histories, out)
+    artifacts = write_artifacts(
+        out, experiment.NAME, models, steps=steps, seed=seed, device=dev, main="relu",
+        table={act: [row.as_dict() for row in rows] for act, rows in summaries.items()},
+    )
     return ExperimentResult(
         name=experiment.NAME,
         models=models,
@@ -227,6 +255,7 @@ def run_activation_sweep(
         seed=seed,
         device=str(dev),
         wall_time=time.perf_counter() - start,
+        artifacts=artifacts,
     )
 
 
@@ -294,6 +323,80 @@ def best_of_restarts(
     if history is not None:
         history = replace(history, losses=history.losses[:, idx.cpu()], n_instances=n)
     return best, history, chosen
+
+
+def model_config(model: ToyModel) -> dict:
+    """A trained model's configuration as plain data (for ``summary.json``).
+
+    ``n_features``, ``n_hidden``, ``n_instances``, ``activation``, ``densities``
+    (each instance's ``1 - S``, :func:`densities_of`), and the full
+    ``feature_probability`` / ``importance`` ``(n_instances, n_features)`` as
+    nested lists only where they vary inside an instance (else ``importance`` is
+    one row ``(n_features,)`` when all instances share it).
+    """
+    p = model.feature_probability.detach().cpu()
+    imp = model.importance.detach().cpu()
+    config: dict = {
+        "n_features": model.n_features,
+        "n_hidden": model.n_hidden,
+        "n_instances": model.n_instances,
+        "activation": model.activation,
+        "densities": densities_of(model).tolist(),
+    }
+    if not (p == p[:, :1]).all():
+        config["feature_probability"] = p.tolist()
+    config["importance"] = imp[0].tolist() if (imp == imp[:1]).all() else imp.tolist()
+    return config
+
+
+def write_artifacts(
+    out_dir: str | Path,
+    name: str,
+    models: Mapping[str, ToyModel],
+    *,
+    steps: int,
+    seed: int,
+    device: str | torch.device,
+    table: object,
+    main: str | None = None,
+    config: Mapping[str, object] | None = None,
+) -> dict[str, Path]:
+    """Write ``params.safetensors`` and ``summary.json`` beside a run's figures.
+
+    ``params.safetensors`` holds every model's ``W`` ``(n_instances, n_hidden,
+    n_features)``, ``b_final``, ``feature_probability`` and ``importance`` under
+    ``"<model name>.<tensor>"``, and the ``main`` model's (default: the last of
+    ``models``) also under the plain names ``W``, ``b_final``, ...
+    ``summary.json`` holds ``experiment``, ``steps``, ``seed``, ``device``,
+    ``models`` (:func:`model_config` of each), ``config`` (anything else that
+    defines the run: feature sets, grid axes ...) and ``table``: the numbers the
+    run's tables print, as plain JSON. Returns ``{"params": path, "summary": path}``.
+    """
+    from ._artifacts import save_params, save_summary
+
+    if not models:
+        raise ValueError("models must name at least one trained model")
+    main = list(models)[-1] if main is None else main
+    if main not in models:
+        raise ValueError(f"main must be one of {sorted(models)}, got {main!r}")
+    tensors: dict[str, torch.Tensor] = {}
+    for key, model in models.items():
+        own = {"W": model.W, "b_final": model.b_final,
+               "feature_probability": model.feature_probability, "importance": model.importance}
+        tensors.update({f"{key}.{t}": v for t, v in own.items()})
+        if key == main:
+            tensors.update(own)
+    summary = {
+        "experiment": name,
+        "steps": steps,
+        "seed": seed,
+        "device": str(device),
+        "main_model": main,
+        "models": {key: model_config(model) for key, model in models.items()},
+        "config": dict(config or {}),
+        "table": table,
+    }
+    return {"params": save_params(out_dir, tensors), "summary": save_summary(out_dir, summary)}
 
 
 def save_figure(fig: "Figure", path: Path) -> Path:

@@ -23,6 +23,7 @@ and ``"cpu"`` otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from ._common import (
     prepare_run,
     save_figure,
     summarize,
+    write_artifacts,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -182,7 +184,16 @@ def geometry_table(rows: list[GeometryRow], title: str = "") -> "Table":
     """A :class:`rich.table.Table` of ``rows``."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(
+        title=title, title_justify="left", header_style="bold", caption_justify="left",
+        caption="1-S: feature density (the chance a feature is non-zero)\n"
+        "D*: dimensions per feature m / ||W||_F^2 (1 = a dimension each, 0.5 = two features per dimension)\n"
+        "represented: features with ||W_i|| > 0.5\n"
+        "on lines: share of the represented features whose dimensionality D_i is within 0.05 of a polytope "
+        "fraction (1, 3/4, 2/3, 1/2, 2/5, 1/3, ...)\n"
+        "sum D_i: the features' dimensionalities added up (at most m)\n"
+        "tegum factors: the shapes the features form, each in its own orthogonal subspace (n x shape)",
+    )
     for col in ("1-S", "D*", "represented", "on lines", "sum D_i", "tegum factors"):
         table.add_column(col, justify="left" if col == "tegum factors" else "right")
     for r in rows:
@@ -235,6 +246,11 @@ def run(
     rows = geometry_rows(model.W, densities_of(model))
     console.print(geometry_table(rows, f"{NAME}: n={s.n_features}, m={s.n_hidden}, uniform importance"))
     figures = write_figures(model, out)
+    artifacts = write_artifacts(
+        out, NAME, {"relu": model}, steps=steps, seed=seed, device=dev,
+        config={"size": name, "batch_size": BATCH_SIZE, "lr": LR},
+        table=[dataclasses.asdict(row) for row in rows],
+    )
     return ExperimentResult(
         name=NAME,
         models={"relu": model},
@@ -245,4 +261,5 @@ def run(
         seed=seed,
         device=str(dev),
         wall_time=time.perf_counter() - start,
+        artifacts=artifacts,
     )

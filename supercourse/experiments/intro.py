@@ -33,6 +33,7 @@ from ._common import (
     repeat_instances,
     save_figure,
     summarize,
+    write_artifacts,
     summary_table,
     train_models,
 )
@@ -132,6 +133,10 @@ def run(
     title = f"{NAME}: ReLU output model (n={N_FEATURES}, m={N_HIDDEN}, {steps} steps, best of {restarts})"
     console.print(summary_table(summaries["relu"], title))
     figures = write_figures(models["relu"], histories["relu"], out)
+    artifacts = write_artifacts(
+        out, NAME, models, steps=steps, seed=seed, device=dev, config={"restarts": restarts},
+        table={"relu": [row.as_dict() for row in summaries["relu"]]},
+    )
     return ExperimentResult(
         name=NAME,
         models=models,
@@ -142,4 +147,5 @@ def run(
         seed=seed,
         device=str(dev),
         wall_time=time.perf_counter() - start,
+        artifacts=artifacts,
     )

@@ -33,7 +33,7 @@ from .._validate import check_positive_int
 from ..geometry import tegum_factors
 from ..model import ToyModel
 from ..training import History, train
-from ._common import ExperimentResult, SummaryRow, get_console, prepare_run, save_figure, summarize
+from ._common import ExperimentResult, SummaryRow, get_console, prepare_run, save_figure, summarize, write_artifacts
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -348,6 +348,18 @@ def run(
         kept.W.copy_(study.W)
         kept.b_final.copy_(study.b)
     figures = write_figures(study, out)
+    table = [
+        {"ratio": r, "density_feature_0": DENSITY / r, "kept": study.shapes[i][int(study.kept[i])],
+         "norm_W_0": study.W[i, :, SPARSE_FEATURE].norm().item(), "loss": study.losses[i, int(study.kept[i])].item(),
+         "restarts": study.shapes[i], "restart_losses": study.losses[i]}
+        for i, r in enumerate(study.ratios.tolist())
+    ]
+    artifacts = write_artifacts(
+        out, NAME, {"relu": kept}, steps=steps, seed=seed, device=dev,
+        config={"ratios": study.ratios, "density": DENSITY, "sparse_feature": SPARSE_FEATURE,
+                "random_restarts": restarts, "warm_starts": 2, "batch_size": BATCH_SIZE, "lr": LR},
+        table={"ratios": table, "transition_ratio": study.transition},
+    )
     return ExperimentResult(
         name=NAME,
         models={"relu": kept},
@@ -358,4 +370,5 @@ def run(
         seed=seed,
         device=str(dev),
         wall_time=time.perf_counter() - start,
+        artifacts=artifacts,
     )

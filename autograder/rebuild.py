@@ -1,0 +1,140 @@
+"""Rebuilding a submitted notebook from the instructor's release before anything else reads it.
+
+A submission is untrusted JSON. What gets graded is decided here, from the
+release notebook (what ``nbgrader generate_assignment`` made of the
+instructor's source):
+
+* every locked or graded cell (markdown, setup, check cells) is the
+  release's, source and metadata, whatever the submission holds;
+* a solution cell keeps the learner's source (matched by ``grade_id``; the
+  first of duplicates wins; a cell of another type is ignored) with the
+  release's metadata (flags, points, schema, checksum); a missing one gets
+  the release's stub;
+* cells without nbgrader metadata are the learner's (nbgrader never restores
+  them): the submission's are kept in place (their helpers and imports, an
+  edited setup cell), with their metadata cleared;
+* a cell that claims nbgrader metadata the release does not have (an unknown
+  ``grade_id``, a flipped flag on a copy) is dropped;
+* notebook metadata (kernel, nbformat) is the release's.
+
+The result is a valid nbformat 4 notebook with exactly the release's graded
+cells, in the release's order.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+__all__ = ["rebuild", "Rebuilt"]
+
+_MAX_SOURCE = 200_000
+
+
+@dataclass
+class Rebuilt:
+    """The notebook to grade and what was changed to get it."""
+
+    notebook: NotebookNode
+    changes: list[str] = field(default_factory=list)
+
+
+def _meta(cell: Any) -> dict[str, Any] | None:
+    try:
+        meta = cell.get("metadata", {}).get("nbgrader")
+    except AttributeError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _source(cell: Any) -> str:
+    src = cell.get("source", "") if isinstance(cell, dict) else ""
+    if isinstance(src, list):
+        src = "".join(s for s in src if isinstance(s, str))
+    return src[:_MAX_SOURCE] if isinstance(src, str) else ""
+
+
+def _cells(nb: Any) -> list[dict[str, Any]]:
+    cells = nb.get("cells", []) if isinstance(nb, dict) else []
+    return [c for c in cells if isinstance(c, dict)] if isinstance(cells, list) else []
+
+
+def rebuild(submission: Any, release: NotebookNode) -> Rebuilt:
+    """The notebook to grade: ``release``'s graded cells and structure, the learner's solutions and own cells."""
+    changes: list[str] = []
+    release_cells = list(release.cells)
+    by_id = {}
+    for cell in release_cells:
+        meta = _meta(cell)
+        if meta and meta.get("grade_id"):
+            by_id[meta["grade_id"]] = cell
+    answers: dict[str, str] = {}
+    own: dict[int, list[dict[str, Any]]] = {}  # learner's own cells, after the n-th release cell seen
+    seen_release = -1
+    release_index = {id(c): i for i, c in enumerate(release_cells)}
+    for cell in _cells(submission):
+        meta = _meta(cell)
+        ctype = cell.get("cell_type")
+        if meta is None:
+            if ctype in ("code", "markdown") and "nbgrader" not in cell.get("metadata", {}):
+                own.setdefault(seen_release, []).append(cell)
+            else:
+                changes.append("dropped a cell with malformed nbgrader metadata")
+            continue
+        gid = meta.get("grade_id")
+        if not isinstance(gid, str) or gid not in by_id:
+            changes.append(f"dropped a cell with unknown grade_id {str(gid)[:40]!r}")
+            continue
+        target = by_id[gid]
+        seen_release = max(seen_release, release_index[id(target)])
+        tmeta = _meta(target)
+        if not tmeta.get("solution"):
+            if _source(cell) != target.source or _without_checksum(meta) != _without_checksum(tmeta):
+                changes.append(f"restored locked cell {gid!r} from the release")
+            continue
+        if gid in answers:
+            changes.append(f"dropped a second copy of solution cell {gid!r}")
+            continue
+        if ctype != target.cell_type:
+            changes.append(f"ignored solution cell {gid!r} of the wrong type {str(ctype)[:20]!r}")
+            continue
+        answers[gid] = _source(cell)
+        if _without_checksum(meta) != _without_checksum(tmeta):
+            changes.append(f"reset the metadata of solution cell {gid!r}")
+    out = nbformat.v4.new_notebook()
+    out.metadata = copy.deepcopy(release.metadata)
+    cells = []
+    for cell in own.get(-1, []):
+        cells.append(_own_cell(cell))
+    for i, cell in enumerate(release_cells):
+        meta = _meta(cell)
+        if meta is None:  # an unmarked cell is the learner's to edit or delete: their copy is among `own`
+            continue
+        new = copy.deepcopy(cell)
+        if meta and meta.get("solution"):
+            gid = meta.get("grade_id")
+            if gid in answers:
+                new.source = answers[gid]
+            else:
+                changes.append(f"solution cell {gid!r} was missing: graded as the unanswered stub")
+        if new.cell_type == "code":
+            new.outputs, new.execution_count = [], None
+        cells.append(new)
+        for extra in own.get(i, []):
+            cells.append(_own_cell(extra))
+    out.cells = cells
+    return Rebuilt(out, changes)
+
+
+def _without_checksum(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k != "checksum"}
+
+
+def _own_cell(cell: dict[str, Any]) -> NotebookNode:
+    if cell.get("cell_type") == "markdown":
+        return nbformat.v4.new_markdown_cell(_source(cell))
+    return nbformat.v4.new_code_cell(_source(cell))
