@@ -91,11 +91,8 @@ class Verdict:
         return f"{self.points:g}"
 
     def _repr_html_(self) -> str:
-        try:
-            from .render import verdict_html
-        except ImportError:
-            colour = "#1a7f37" if self.passed else ("#9a6700" if self.points else "#cf222e")
-            return f'<b style="color:{colour}">{self.id}: {self.points:g} / {self.max_points:g} points</b>'
+        from .render import verdict_html
+
         return verdict_html(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
@@ -111,22 +108,9 @@ class Verdict:
 
     def report(self) -> str:
         """The verdict as plain text, one line per property (failed ones with their message)."""
-        try:
-            from .render import verdict_text
-        except ImportError:
-            pass
-        else:
-            return verdict_text(self.to_json())
-        mark = "PASS" if self.passed else "FAIL"
-        lines = [f"[{mark}] {self.id} {self.title}: {self.points:g}/{self.max_points:g} points"]
-        said = set()
-        for p in self.properties:
-            if p.passed:
-                lines.append(f"  ok    {p.test.removeprefix('test_').replace('_', ' ')}")
-            elif p.message not in said:
-                said.add(p.message)
-                lines.append(f"  FAIL  {p.message}")
-        return "\n".join(lines)
+        from .render import verdict_text
+
+        return verdict_text(self.to_json())
 
 
 class _Plugin:
