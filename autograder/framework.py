@@ -31,6 +31,7 @@ import pytest
 import torch
 
 from .remote import LearnerError, RemoteObject, SoftTimeout
+from .sandbox import WorkerDied
 from .worker.wire import Construct
 
 _HERE = Path(__file__).resolve().parent
@@ -83,7 +84,7 @@ def call(fn: Callable[..., Any], *args: Any, what: str | None = None, **kwargs: 
     label = what or getattr(fn, "__qualname__", getattr(fn, "__name__", "your code"))
     try:
         return fn(*args, **kwargs)
-    except (CheckFailed, SoftTimeout):
+    except (CheckFailed, SoftTimeout, WorkerDied):  # the grader's own signals: a dead worker is not a learner's exception
         raise
     except LearnerError as err:
         raise learner_failure(label, err) from None

@@ -164,7 +164,7 @@ def grade_notebook(
                 defined = worker.request({"op": "defined", "names": [what.function]}, _STARTUP_TIMEOUT)["ok"]
                 verdict = _grade_one(what, session, defined, solutions, cells, time_limit)
                 verdicts[what.id] = verdict
-                if verdict.fault and worker.proc.poll() is not None:
+                if verdict.fault and not _answers(worker):
                     raise _Restart()
         except _Restart:
             pass
@@ -177,6 +177,15 @@ def grade_notebook(
             if worker is not None:
                 worker.close()
     return GradeResult(lesson, [verdicts[ex.id] for ex in exercises], cells, sandbox, time.perf_counter() - start, restarts)
+
+
+def _answers(worker: Worker) -> bool:
+    """Whether the worker is still alive and answering (after a fault it may be dying, not yet reaped)."""
+    try:
+        worker.request({"op": "defined", "names": []}, _STARTUP_TIMEOUT)
+    except WorkerDied:
+        return False
+    return True
 
 
 def _run_cell(worker: Worker, index: int, source: str, cells: dict[int, CellRun], skipped: set[int],

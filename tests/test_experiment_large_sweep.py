@@ -111,6 +111,7 @@ def test_reproduce_command(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert {p.name for p in tmp_path.iterdir()} == {
         "feature_bars.png", "gram.png", "per_dimension.png", "training_curves.png",
+        "params.safetensors", "summary.json", "summary.txt",
     }
 
 
