@@ -54,10 +54,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="For instructors (needs the instructor extra: pip install -e \".[instructor]\"). "
         "init DIR: make DIR an nbgrader course folder (its nbgrader_config.py, and every lesson's "
         "instructor notebook in DIR/source/); then use nbgrader's own commands in DIR "
-        "(generate_assignment, autograde, generate_feedback, export).",
+        "(generate_assignment, autograde, generate_feedback, export). "
+        "bench: grade a simulated class of lesson-01 submissions (honest, blank, faulty) in parallel and "
+        "report submissions per minute and what the sandbox costs per submission.",
     )
-    p.add_argument("action", choices=["init"])
-    p.add_argument("directory", type=Path, metavar="DIR", help="the course folder (keep it outside the repository)")
+    p.add_argument("action", choices=["init", "bench"])
+    p.add_argument("directory", type=Path, nargs="?", metavar="DIR",
+                   help="init: the course folder (keep it outside the repository)")
+    p.add_argument("--students", type=int, default=9, help="bench: submissions in the simulated class (default 9)")
+    p.add_argument("--jobs", type=int, default=None, help="bench: submissions graded at once (default: all cores)")
+    p.add_argument("--rounds", type=int, default=2, help="bench: timed rounds of one honest submission per mode")
+    p.add_argument("--out", type=Path, default=None, help="bench: JSON results (default bench-results/grading-throughput.json)")
     p.set_defaults(func=_course)
 
 
@@ -156,6 +163,13 @@ def init_course(directory: Path) -> Path:
 
 
 def _course(args: argparse.Namespace) -> int:
+    if args.action == "bench":
+        from .throughput import main
+
+        result = main(args.students, args.jobs, args.rounds, args.out)
+        return 0 if result.scores["honest"] and min(result.scores["honest"]) > 0 else 1
+    if args.directory is None:
+        raise ValueError("course init needs the course folder: supercourse course init DIR")
     path = init_course(args.directory)
     Console().print(
         f"course directory ready: {path}\n"

@@ -60,11 +60,13 @@ class RebuildFromRelease(NbGraderPreprocessor):
         path = _assignment_file(self.course_root, self.release_directory, resources)
         if not path.is_file():
             raise FileNotFoundError(f"no release notebook at {path}: run `nbgrader generate_assignment` first")
-        rebuilt = rebuild(nb, nbformat.read(path, as_version=4))
+        release = nbformat.read(path, as_version=4)
+        rebuilt = rebuild(nb, release)
         student = resources["nbgrader"]["student"]
         for change in rebuilt.changes:
             self.log.info("%s: %s", student, change)
         resources.setdefault("supercourse", {})["changes"] = rebuilt.changes
+        resources["supercourse"]["given"] = frozenset(c.source for c in release.cells if c.cell_type == "code")
         return rebuilt.notebook, resources
 
 
@@ -83,7 +85,9 @@ class SandboxedGrade(NbGraderPreprocessor):
         info = resources["nbgrader"]
         lesson, student = info["assignment"], info["student"]
         files = Path(self.course_root) / self.source_directory / lesson
-        result = grade_notebook(nb, lesson, files=files, sandbox=sandboxed, cell_timeout=float(self.cell_timeout))
+        given = resources.get("supercourse", {}).get("given", frozenset())
+        result = grade_notebook(nb, lesson, files=files, sandbox=sandboxed, cell_timeout=float(self.cell_timeout),
+                                given=given)
         by_check = {f"check_{v.id.split('.', 1)[1]}": v for v in result.verdicts}
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":

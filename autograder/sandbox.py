@@ -95,15 +95,6 @@ def _next_uid() -> int | None:
     return 200_000 + (os.getpid() * 64 + next(_UIDS)) % 700_000
 
 
-def _drop_privileges(uid: int | None):
-    def drop() -> None:
-        if uid is not None:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-    return drop
-
-
 def _site_dirs() -> list[str]:
     dirs = list(site.getsitepackages()) + [site.getusersitepackages()]
     return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
@@ -157,7 +148,9 @@ class Worker:
                 if path.is_file() and not path.is_symlink() and path.suffix != ".ipynb" and ".ipynb_checkpoints" not in rel.parts:
                     (self.scratch / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(path, self.scratch / rel)
-        uid = _next_uid()
+        # Unsandboxed (no bubblewrap), the worker keeps the grader's user: it is out of process, not
+        # confined, and says so; dropping to a fresh uid there would also lose the interpreter (often under ~).
+        uid = _next_uid() if sandbox else None
         if uid is not None:
             for p in [self.scratch, *self.scratch.rglob("*")]:
                 os.chown(p, uid, uid)
@@ -208,8 +201,6 @@ class Worker:
             resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            if uid is not None and not sandbox:
-                _drop_privileges(uid)()
             if uid is not None:
                 # Counted against the worker's own uid once it drops to it (bubblewrap itself stays root).
                 resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))

@@ -72,11 +72,24 @@ def environment() -> list[tuple[str, str]]:
             f"You are in the folder above the clone ({clone}): Python or Jupyter started here imports that "
             "folder, not the library. Start them inside the clone or in your workspace (supercourse start).",
         ))
+    rows.append(("grading sandbox", grading_sandbox()))
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]
         busy = " (busy: other jobs compete for the CPU, timings will be slow)" if load > (os.cpu_count() or 1) else ""
         rows.append(("load average (1 min)", f"{load:.2f}{busy}"))
     return rows
+
+
+def grading_sandbox() -> str:
+    """Whether grading here runs the learner's code under bubblewrap, and what to do if not."""
+    try:
+        from autograder.sandbox import sandbox_available
+    except ImportError:
+        return "unknown (the autograder package is not installed)"
+    if sandbox_available():
+        return "yes (bubblewrap)"
+    return ("no: supercourse check still grades, out of process but unsandboxed; instructors need it for "
+            "nbgrader autograde (Linux: apt-get install bubblewrap; needs user namespaces or root)")
 
 
 def nvidia_gpu_present() -> bool:

@@ -38,13 +38,17 @@ from supercourse import metrics
 
 LESSON = "03-measuring-superposition"
 EXERCISES = {
-    "feature_norms": Exercise("feature_norms", "Feature norms ||W_i||", forbid=("metrics",)),
-    "superposition": Exercise(
-        "superposition", "The superposition of each feature", forbid=("metrics", "unit_directions")
+    "feature_norms": Exercise(
+        "feature_norms", "Feature norms ||W_i||", forbid=("metrics",), reference=("supercourse.metrics.feature_norms",)
     ),
-    "gram": Exercise("gram", "W^T W for every instance", forbid=("metrics",)),
+    "superposition": Exercise(
+        "superposition", "The superposition of each feature", forbid=("metrics", "unit_directions"),
+        reference=("supercourse.metrics.superposition", "supercourse.metrics.unit_directions"),
+    ),
+    "gram": Exercise("gram", "W^T W for every instance", forbid=("metrics",), reference=("supercourse.metrics.gram",)),
     "feature_bars": Exercise(
-        "feature_bars", "The feature-bar plot", forbid=("plots.feature_bars", "_draw_bars", "supercourse.plots")
+        "feature_bars", "The feature-bar plot", forbid=("plots.feature_bars", "_draw_bars", "supercourse.plots"),
+        reference=("supercourse.plots.feature_bars", "supercourse.plots._draw_bars"),
     ),
     "features_per_density": Exercise(
         "features_per_density",

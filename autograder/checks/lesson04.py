@@ -41,17 +41,27 @@ EXERCISES = {
         "configuration_losses",
         "Exact losses of the three n=2, m=1 configurations",
         forbid=("theory.", "loss_not_represented", "loss_dedicated", "loss_antipodal"),
+        reference=("supercourse.theory.loss_not_represented", "supercourse.theory.loss_dedicated",
+                   "supercourse.theory.loss_antipodal", "supercourse.theory.configuration_losses"),
     ),
-    "phase_diagram": Exercise("phase_diagram", "The theoretical phase diagram", forbid=("theory.",)),
+    "phase_diagram": Exercise(
+        "phase_diagram", "The theoretical phase diagram", forbid=("theory.",), reference=("supercourse.theory.phase_diagram",)
+    ),
     "make_grid": Exercise(
-        "make_grid", "The (importance, density) grid as instances", forbid=("supercourse.phase", "log_axis", "PhaseGrid")
+        "make_grid", "The (importance, density) grid as instances", forbid=("supercourse.phase", "log_axis", "PhaseGrid"),
+        reference=("supercourse.phase.make_grid",),
     ),
-    "classify": Exercise("classify", "Classify trained n=2, m=1 models", forbid=("classify_n2m1", "phase.classify")),
+    "classify": Exercise(
+        "classify", "Classify trained n=2, m=1 models", forbid=("classify_n2m1", "phase.classify"),
+        reference=("supercourse.theory.classify_n2m1", "supercourse.phase.classify", "supercourse.phase.classify_n3m2"),
+    ),
     "aggregate_restarts": Exercise(
-        "aggregate_restarts", "Aggregate restarts, dropping the worst", forbid=("phase.aggregate", "supercourse.phase")
+        "aggregate_restarts", "Aggregate restarts, dropping the worst", forbid=("phase.aggregate", "supercourse.phase"),
+        reference=("supercourse.phase.aggregate_restarts",),
     ),
     "n3m2_losses": Exercise(
-        "n3m2_losses", "Extension: the four n=3, m=2 candidates", forbid=("configuration_losses_n3m2", "theory.")
+        "n3m2_losses", "Extension: the four n=3, m=2 candidates", forbid=("configuration_losses_n3m2", "theory."),
+        reference=("supercourse.theory.configuration_losses_n3m2",),
     ),
 }
 

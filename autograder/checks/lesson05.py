@@ -39,12 +39,17 @@ from supercourse import geometry, metrics
 LESSON = "05-geometry"
 EXERCISES = {
     "dimensions_per_feature": Exercise(
-        "dimensions_per_feature", "Dimensions per feature D* = m / ||W||_F^2", forbid=("metrics",)
+        "dimensions_per_feature", "Dimensions per feature D* = m / ||W||_F^2", forbid=("metrics",),
+        reference=("supercourse.metrics.dimensions_per_feature",),
     ),
     "feature_dimensionality": Exercise(
-        "feature_dimensionality", "Feature dimensionality D_i", forbid=("metrics", "unit_directions")
+        "feature_dimensionality", "Feature dimensionality D_i", forbid=("metrics", "unit_directions"),
+        reference=("supercourse.metrics.feature_dimensionality", "supercourse.metrics.unit_directions"),
     ),
-    "tegum_factors": Exercise("tegum_factors", "Group features into tegum factors", forbid=("geometry", "_components")),
+    "tegum_factors": Exercise(
+        "tegum_factors", "Group features into tegum factors", forbid=("geometry", "_components"),
+        reference=("supercourse.geometry.tegum_factors", "supercourse.geometry._components"),
+    ),
     "name_polytopes": Exercise("name_polytopes", "Name each factor's polytope", forbid=("tegum_factors",)),
 }
 

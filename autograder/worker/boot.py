@@ -33,7 +33,11 @@ def main() -> None:
     torch.set_num_threads(1)
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance(colors="NoColor")
+    class GradingShell(InteractiveShell):
+        def enable_gui(self, gui=None):  # `%matplotlib inline` and friends: no event loop to hook in the worker
+            return None
+
+    shell = GradingShell.instance(colors="NoColor")
     shell.InteractiveTB.set_mode("Plain")
     shell.user_ns["__name__"] = "__main__"
     from grading_worker.serve import Server
