@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "check",
         help="grade a lesson notebook, or every lesson in your workspace, the way the instructor will",
-        description="Run a lesson notebook from top to bottom in a fresh kernel (its experiments shrunk to "
+        description="Run a lesson notebook from top to bottom in a fresh sandboxed process (its experiments shrunk to "
         "seconds) and check every exercise: a table of exercises, points and what is wrong. Given a folder "
         "(your workspace), grade every lesson in it: a progress table per lesson and the total. "
         "Exit status 0 only when every exercise passes.",

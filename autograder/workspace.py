@@ -8,8 +8,8 @@ updates), but a folder of their own, ``supercourse-work/`` by default.
   into the workspace. Run again after a ``git pull``, it adds lessons and files
   that are new and never overwrites a file the learner already has.
 * :func:`check_workspace` grades every lesson notebook in a folder with
-  :func:`autograder.notebook.check_notebook` (a fresh kernel each, in grading
-  mode) and returns one row per lesson: points, exercises passed, and a total.
+  :func:`autograder.notebook.check_notebook` (a fresh sandboxed worker
+  each, in grading mode) and returns one row per lesson: points, exercises passed, and a total.
   A notebook still exactly as handed out is reported as "not started"
   without being run.
 * :func:`worked_reasons` says whether a notebook holds a learner's work
