@@ -59,7 +59,8 @@ EXERCISES = {
         reference=("supercourse.training", "supercourse.reference_loop", "supercourse.fast"),
     ),
     "measure_throughput": Exercise("measure_throughput", "Measuring steps and instance-steps per second",
-                                   reference=("supercourse.bench",)),
+                                   reference=("supercourse.bench.measure", "supercourse.bench._timed",
+                                              "supercourse.bench._sync")),
 }
 
 NOT_IMPLEMENTED = "is not implemented yet: replace `raise NotImplementedError()` with your code."

@@ -77,10 +77,6 @@ def grid(n_features: int = N_FEATURES) -> phase.PhaseGrid:
     return phase.make_grid(relative_importances(), density_axis(), N_RESTARTS, n_features)
 
 
-DENSITIES: tuple[float, ...] = tuple(grid().feature_probability()[:, 0].tolist())
-"""The density of every instance of :func:`make_model`, in instance order (point-major, restarts innermost)."""
-
-
 def make_model(activation: str = "relu", seed: int | None = DEFAULT_SEED, n_features: int = N_FEATURES) -> ToyModel:
     """An untrained model with one instance per grid point and restart: ``W: (4000, 1, 2)``.
 

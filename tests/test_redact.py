@@ -1,0 +1,126 @@
+"""The grading library (:mod:`autograder.redact`): references gone however reached, the rest intact.
+
+Each lesson's library is imported the way the worker imports it (``python -I -S``, the library
+first on the path, site-packages after it, no editable-install finder), in a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from autograder.exercises import lessons
+from autograder.redact import build_library
+from autograder.sandbox import _site_dirs
+
+REFERENCES = sorted({r for exs in lessons().values() for ex in exs for r in ex.reference})
+
+
+def _run(lib, code: str) -> dict:
+    prelude = f"import sys, json\nsys.path[:0] = [{str(lib)!r}] + {_site_dirs()!r}\n"
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", prelude + textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _exists(dotted: str) -> bool:
+    try:
+        importlib.import_module(dotted)
+        return True
+    except ImportError:
+        pass
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("reference", REFERENCES)
+def test_every_reference_names_a_real_object(reference):
+    # A misspelt reference would silently redact nothing.
+    assert reference.startswith("supercourse.") and _exists(reference), reference
+
+
+@pytest.mark.parametrize("slug", sorted(lessons()))
+def test_each_lessons_library_imports_every_module_and_hides_its_references(slug):
+    references = sorted({r for ex in lessons()[slug] for r in ex.reference})
+    lib = build_library(tuple(references))
+    got = _run(lib, f"""
+        import importlib, pkgutil
+        import supercourse
+        assert supercourse.__file__.startswith({str(lib)!r}), supercourse.__file__
+        from supercourse._grading import ReferenceUnavailable
+        modules = [m.name for m in pkgutil.walk_packages(supercourse.__path__, "supercourse.")]
+        for name in modules:
+            importlib.import_module(name)
+        hidden = {{}}
+        for dotted in {references!r}:
+            try:
+                obj = importlib.import_module(dotted)
+                continue  # a whole module: its functions and classes are stand-ins (checked below by name)
+            except ImportError:
+                module, attr = dotted.rsplit(".", 1)
+            try:
+                obj = getattr(importlib.import_module(module), attr)
+            except ImportError:  # a method: module.Class.method
+                module, cls = module.rsplit(".", 1)
+                obj = getattr(getattr(importlib.import_module(module), cls), attr)
+            try:
+                obj() if not isinstance(obj, type) else obj(1, 2)
+                hidden[dotted] = False
+            except ReferenceUnavailable:
+                hidden[dotted] = True
+        print(json.dumps({{"modules": len(modules), "hidden": hidden}}))
+    """)
+    assert got["modules"] >= 20
+    assert got["hidden"] and all(got["hidden"].values()), got["hidden"]
+
+
+def test_every_spelling_of_a_reference_reaches_the_stand_in():
+    lib = build_library(("supercourse.metrics.gram", "supercourse.model"))
+    got = _run(lib, """
+        import importlib, inspect
+        import torch
+        import supercourse
+        from supercourse import metrics
+        from supercourse._grading import ReferenceUnavailable
+        W = torch.randn(2, 3, 4)
+
+        def blocked(fn):
+            try:
+                fn()
+            except ReferenceUnavailable:
+                return True
+            return False
+
+        ns = {}
+        out = {
+            "call": blocked(lambda: metrics.gram(W)),
+            "alias": blocked(lambda: getattr(importlib.import_module("supercourse." + "metrics"), "gr" + "am")(W)),
+            "sys.modules": blocked(lambda: vars(sys.modules["supercourse.metrics"])["gram"](W)),
+            "eval": blocked(lambda: eval("supercourse.metrics.gram")(W)),
+            "exec source": blocked(lambda: (exec(inspect.getsource(metrics.gram), ns), ns["gram"](W))),
+            "class": blocked(lambda: supercourse.ToyModel(5, 2)),
+            "subclass": blocked(lambda: type("Mine", (supercourse.ToyModel,), {})),
+            "method": blocked(lambda: supercourse.ToyModel.forward),
+            # what no exercise references stays the library's own
+            "intact": torch.allclose(metrics.feature_norms(W), W.norm(dim=1)),
+        }
+        print(json.dumps(out))
+    """)
+    assert got.pop("intact") is True
+    assert all(got.values()), got
