@@ -272,3 +272,10 @@ def test_artifacts_hold_the_trained_models_and_the_table(tmp_path):
     assert summary["models"]["relu"]["n_hidden"] == basic_results.N_HIDDEN
     rows = summary["table"]["relu"]
     assert [r["represented"] for r in rows] == [r.represented for r in result.summaries["relu"]]
+
+
+def test_phase_change_densities_follow_the_grids_instance_order():
+    # Built from the axis (the grading library hides make_grid), it must agree with the grid exactly.
+    from supercourse.experiments import phase_change
+
+    assert phase_change.DENSITIES == tuple(phase_change.grid().feature_probability()[:, 0].tolist())
