@@ -60,13 +60,12 @@ class RebuildFromRelease(NbGraderPreprocessor):
         path = _assignment_file(self.course_root, self.release_directory, resources)
         if not path.is_file():
             raise FileNotFoundError(f"no release notebook at {path}: run `nbgrader generate_assignment` first")
-        release = nbformat.read(path, as_version=4)
-        rebuilt = rebuild(nb, release)
+        rebuilt = rebuild(nb, nbformat.read(path, as_version=4))
         student = resources["nbgrader"]["student"]
         for change in rebuilt.changes:
             self.log.info("%s: %s", student, change)
         resources.setdefault("supercourse", {})["changes"] = rebuilt.changes
-        resources["supercourse"]["given"] = frozenset(c.source for c in release.cells if c.cell_type == "code")
+        resources["supercourse"]["given"] = rebuilt.given
         return rebuilt.notebook, resources
 
 

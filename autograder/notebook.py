@@ -82,8 +82,8 @@ def check_notebook(path: str | Path, cell_timeout: int = CELL_TIMEOUT, lesson: s
     slug = lesson or lesson_of(path.name)
     release, folder = release_notebook(slug)
     rebuilt = rebuild(nb, release)
-    given = frozenset(c.source for c in release.cells if c.cell_type == "code")
-    result = grade_notebook(rebuilt.notebook, slug, files=folder, sandbox=sandbox, cell_timeout=cell_timeout, given=given)
+    result = grade_notebook(rebuilt.notebook, slug, files=folder, sandbox=sandbox, cell_timeout=cell_timeout,
+                            given=rebuilt.given)
     rows = [
         {"name": v.id, "title": v.title, "points": v.points, "max_points": v.max_points, "passed": v.passed,
          "message": v.message, "fault": v.fault, "properties": v.to_json()["properties"]}

@@ -37,10 +37,11 @@ _MAX_SOURCE = 200_000
 
 @dataclass
 class Rebuilt:
-    """The notebook to grade and what was changed to get it."""
+    """The notebook to grade, what was changed to get it, and the release's own code (``given``)."""
 
     notebook: NotebookNode
     changes: list[str] = field(default_factory=list)
+    given: frozenset[str] = frozenset()
 
 
 def _meta(cell: Any) -> dict[str, Any] | None:
@@ -127,7 +128,7 @@ def rebuild(submission: Any, release: NotebookNode) -> Rebuilt:
         for extra in own.get(i, []):
             cells.append(_own_cell(extra))
     out.cells = cells
-    return Rebuilt(out, changes)
+    return Rebuilt(out, changes, frozenset(c.source for c in release.cells if c.cell_type == "code"))
 
 
 def _without_checksum(meta: dict[str, Any]) -> dict[str, Any]:
