@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .exercises import lessons
+from .lessons import all_lessons, get_lesson, slugs
 from .nbgrader_settings import REPO_ROOT
 
 __all__ = ["CONFIG", "build_lessons", "out_of_sync", "make_figures", "lesson_slugs"]
@@ -26,8 +26,8 @@ CONFIG = Path(__file__).with_name("nbgrader_config.py")
 
 
 def lesson_slugs() -> list[str]:
-    """Every lesson that has a solution notebook, in course order."""
-    return [slug for slug in lessons() if (REPO_ROOT / "solutions" / slug).is_dir()]
+    """Every lesson folder (``solutions/NN-slug/NN-slug.ipynb``), in course order."""
+    return slugs()
 
 
 def _nbgrader(*args: str, cwd: Path) -> None:
@@ -133,12 +133,13 @@ def out_of_sync(slugs: list[str] | None = None) -> list[str]:
 
 
 def make_figures(slugs: list[str] | None = None) -> list[Path]:
-    """Redraw each lesson's expected figures into ``solutions/<lesson>/figures/``."""
-    from .figures import FIGURE_MAKERS, maker
-
+    """Redraw each lesson's expected figures into ``solutions/<lesson>/figures/`` with its ``figures.py``."""
     written: list[Path] = []
-    for slug in slugs or [s for s in lesson_slugs() if s in FIGURE_MAKERS]:
-        out = REPO_ROOT / "solutions" / slug / "figures"
+    chosen = [get_lesson(s) for s in slugs] if slugs else [lesson for lesson in all_lessons()]
+    for lesson in chosen:
+        if not lesson.has("figures"):
+            continue
+        out = lesson.folder / "figures"
         out.mkdir(parents=True, exist_ok=True)
-        written += maker(slug)(out)
+        written += lesson.module("figures").make(out)
     return written

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--timeout", type=int, default=None, help="seconds each cell may run (default 60)")
+    p.add_argument("--seed", default=None, metavar="HEX",
+                   help="a notebook: draw the check inputs from this secret (the `seed` a grading report shows), "
+                   "to reproduce a grade exactly; default: a fresh secret each time")
     p.set_defaults(func=_check)
 
     p = subparsers.add_parser(
@@ -41,11 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(answers replaced by stubs, outputs cleared); it refuses to overwrite a notebook that holds "
         "someone's work (cells run, answers written) unless you add --force. "
         "verify: exit 1 if lessons/ differs from what build would write. "
-        "figures: redraw each lesson's expected figures in solutions/<lesson>/figures/.",
+        "figures: redraw each lesson's expected figures in solutions/<lesson>/figures/. "
+        "new NN-slug: start a lesson: one folder solutions/NN-slug/ with a notebook, checks, mistakes, "
+        "alternatives, a figure maker and tests, whose example exercise already passes the course's proofs.",
     )
-    p.add_argument("action", choices=["build", "verify", "figures"])
+    p.add_argument("action", choices=["build", "verify", "figures", "new"])
     p.add_argument("lesson", nargs="*", help="lesson names such as 01-sparse-features (default: all)")
     p.add_argument("--force", action="store_true", help="build: overwrite notebooks even if they hold work")
+    p.add_argument("--title", default=None, help="new: the lesson's title (default: from its slug)")
     p.set_defaults(func=_lessons)
 
     p = subparsers.add_parser(
@@ -69,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .nbgrader_settings import CELL_TIMEOUT
+    from .limits import DEFAULT_LIMITS
+    from .toolkit.randomness import parse_secret
 
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout}")
@@ -83,10 +90,17 @@ def _check(args: argparse.Namespace) -> int:
         raise ValueError(f"expected a .ipynb notebook, got {args.notebook}")
     from .notebook import check_notebook  # nbformat, nbclient: seconds to import, so after the checks above
 
+    from .sandbox import GraderFault
+
+    limits = DEFAULT_LIMITS if args.timeout is None else DEFAULT_LIMITS.with_(cell_seconds=float(args.timeout))
+    secret = parse_secret(args.seed) if args.seed else None
     try:
-        report = check_notebook(args.notebook, cell_timeout=args.timeout or CELL_TIMEOUT)
+        report = check_notebook(args.notebook, limits=limits, secret=secret)
     except (FileNotFoundError, KeyError) as err:
         raise ValueError(str(err).strip("'\"")) from err
+    except GraderFault as err:
+        Console(stderr=True).print(f"[red]could not grade (not your code's fault):[/] {err}")
+        return 2
     # Logs and pipes get a wide table, so messages are not folded mid-phrase.
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
     if args.json:
@@ -103,6 +117,7 @@ def _check(args: argparse.Namespace) -> int:
         table.add_section()
         table.add_row("total", f"{report.score:g}/{report.max_score:g}", "", "")
         console.print(table)
+        console.print(f"[dim]check inputs drawn from seed {report.seed} (reproduce with --seed {report.seed})[/]")
         if report.cell_errors:
             console.print(f"[dim]{len(report.cell_errors)} cell(s) raised errors; first: {report.cell_errors[0]}[/]")
         if not report.sandboxed:
@@ -117,6 +132,16 @@ def _lessons(args: argparse.Namespace) -> int:
     from . import build
 
     console = Console()
+    if args.action == "new":
+        from .scaffold import new_lesson
+
+        if len(args.lesson) != 1:
+            raise ValueError("lessons new needs one lesson folder name, e.g. supercourse lessons new 13-feature-splitting")
+        folder = new_lesson(args.lesson[0], args.title)
+        console.print(f"made {folder} (and its release in lessons/): edit its notebook, checks.py, mistakes.py, "
+                      "alternatives.py and figures.py; python -m pytest tests/test_lesson_proofs.py -k "
+                      f"{args.lesson[0].split('-', 1)[0]} proves its checks")
+        return 0
     slugs = args.lesson or None
     known = build.lesson_slugs()
     for slug in args.lesson:
@@ -149,15 +174,16 @@ configure(get_config(), root={root!r})  # noqa: F821
 
 def init_course(directory: Path) -> Path:
     """Make ``directory`` an nbgrader course: its config, and the lessons' sources in ``source/``."""
-    from .build import lesson_slugs
-    from .nbgrader_settings import REPO_ROOT
+    from .lessons import all_lessons
+    from .nbgrader_settings import NOT_RELEASED
 
     directory = directory.resolve()
     if (directory / "nbgrader_config.py").exists():
         raise ValueError(f"{directory} already has an nbgrader_config.py; choose an empty directory")
     (directory / "source").mkdir(parents=True, exist_ok=True)
-    for slug in lesson_slugs():
-        shutil.copytree(REPO_ROOT / "solutions" / slug, directory / "source" / slug, dirs_exist_ok=True)
+    for lesson in all_lessons():
+        shutil.copytree(lesson.folder, directory / "source" / lesson.slug, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(*NOT_RELEASED))
     (directory / "nbgrader_config.py").write_text(_COURSE_CONFIG.format(root=str(directory)), encoding="utf-8")
     return directory
 

@@ -1,46 +1,47 @@
 """The registry of lessons and exercises: the one source of truth for ids, names and points.
 
-Each lesson's check module (``autograder/checks/lessonNN.py``) declares::
+Nothing is listed by hand: each lesson folder's ``checks.py`` (see
+:mod:`autograder.lessons`) declares::
 
-    LESSON = "01-sparse-features"
     EXERCISES = {"generate_batch": Exercise("generate_batch", "Sparse features ...")}
 
-and its tests carry the points (:func:`autograder.framework.prop`). An
+and its properties carry the points (:func:`autograder.framework.prop`). An
 exercise's id is ``"NN.name"`` (``"01.generate_batch"``); its points are the sum
-of its properties' points. Solution notebooks' test cells must agree with this
-(``tests/test_lessons.py`` checks it).
+of its properties' points. Solution notebooks' check cells must agree with this
+(the generic lesson test checks it).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import ModuleType
+from typing import Any, Callable
 
-__all__ = ["Exercise", "Property", "CHECK_MODULES", "lessons", "exercises", "get_exercise", "lesson_of"]
+from .lessons import all_lessons, get_lesson
+from .lessons import lesson_of as lesson_of
 
-CHECK_MODULES: tuple[str, ...] = (
-    "autograder.checks.lesson01",
-    "autograder.checks.lesson02",
-    "autograder.checks.lesson03",
-    "autograder.checks.lesson04",
-    "autograder.checks.lesson05",
-    "autograder.checks.lesson06",
-    "autograder.checks.lesson07",
-    "autograder.checks.lesson08",
-    "autograder.checks.lesson09",
-)
-"""Every lesson's check module, in course order. Adding a lesson = one line here."""
+__all__ = ["Exercise", "Property", "lessons", "exercises", "exercises_of", "get_exercise", "lesson_of", "PROPERTY_ATTR"]
+
+PROPERTY_ATTR = "__sc_property__"
+"""The attribute :func:`autograder.framework.prop` sets on a property: ``(exercise name, points)``."""
 
 
 @dataclass(frozen=True)
 class Property:
-    """One graded property: a test function and its points."""
+    """One graded property: a check function of a lesson's ``checks.py`` and its points."""
 
     test: str
     points: float
+    module: str = ""
+
+    @property
+    def function(self) -> Callable[[Any], None]:
+        """The check function itself (``test(submission)``)."""
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.test)
 
 
 @dataclass(frozen=True)
@@ -51,22 +52,22 @@ class Exercise:
         function: the name the learner's implementation has in the notebook
             (what ``supercourse check`` looks up in the kernel).
         title: a few words for tables and messages.
-        forbid: names the implementation must not use (the reference
-            functions it would otherwise just call), such as ``"metrics"`` or
-            ``"plots.feature_bars"``: matched as code tokens of its source
-            (comments and docstrings may mention them) and against the
-            ``supercourse`` objects its globals name (so aliases are caught).
         reference: dotted names of the library objects (functions, classes,
             methods or whole modules, e.g. ``"supercourse.data.sparse_uniform"``)
             that implement what the exercise asks: while the exercise is
             graded they are not importable in the worker that runs the
             learner's code.
+        modifies: the arguments the docstring lets the function change in place (e.g. ``("W_d",)``);
+            a change to any other tensor argument costs the property that made the call.
+        differentiable: its output carries gradients back to its tensor inputs or parameters (a
+            forward pass, a loss); the lesson's proof then requires that a detached answer loses points.
     """
 
     function: str
     title: str
-    forbid: tuple[str, ...] = ()
     reference: tuple[str, ...] = ()
+    modifies: tuple[str, ...] = ()
+    differentiable: bool = False
     # Filled in by the registry:
     name: str = ""
     lesson: str = ""
@@ -84,46 +85,46 @@ def _properties(module: ModuleType) -> dict[str, list[Property]]:
     found: dict[str, list[Property]] = {}
     functions = sorted(inspect.getmembers(module, inspect.isfunction), key=lambda item: inspect.unwrap(item[1]).__code__.co_firstlineno)
     for name, fn in functions:
-        if not name.startswith("test"):
+        mark = getattr(fn, PROPERTY_ATTR, None)
+        if mark is None or not name.startswith("test"):
             continue
-        for mark in getattr(fn, "pytestmark", []):
-            if mark.name == "sc_property":
-                found.setdefault(mark.kwargs["exercise"], []).append(Property(name, float(mark.kwargs["points"])))
+        exercise, points = mark
+        found.setdefault(exercise, []).append(Property(name, float(points), module.__name__))
     return found
 
 
 @lru_cache(maxsize=None)
-def _load(module_name: str) -> tuple[str, tuple[Exercise, ...]]:
-    module = importlib.import_module(module_name)
-    lesson: str = module.LESSON
-    number = lesson.split("-", 1)[0]
+def _load(slug: str) -> tuple[Exercise, ...]:
+    lesson = get_lesson(slug)
+    module = lesson.module("checks")
     props = _properties(module)
     unknown = set(props) - set(module.EXERCISES)
     if unknown:
-        raise RuntimeError(f"{module_name}: tests mark unknown exercises {sorted(unknown)}")
+        raise RuntimeError(f"{module.__name__}: properties mark unknown exercises {sorted(unknown)}")
     out = []
     for name, ex in module.EXERCISES.items():
         if not props.get(name):
-            raise RuntimeError(f"{module_name}: exercise {name!r} has no checks")
+            raise RuntimeError(f"{module.__name__}: exercise {name!r} has no checks")
         out.append(
             Exercise(
                 function=ex.function,
                 title=ex.title,
-                forbid=ex.forbid,
                 reference=ex.reference,
+                modifies=ex.modifies,
+                differentiable=ex.differentiable,
                 name=name,
-                lesson=lesson,
-                id=f"{number}.{name}",
-                module=module_name,
+                lesson=slug,
+                id=f"{lesson.number}.{name}",
+                module=module.__name__,
                 properties=tuple(props[name]),
             )
         )
-    return lesson, tuple(out)
+    return tuple(out)
 
 
 def lessons() -> dict[str, tuple[Exercise, ...]]:
-    """``{lesson slug: exercises in order}`` for every lesson."""
-    return dict(_load(m) for m in CHECK_MODULES)
+    """``{lesson slug: exercises in order}`` for every lesson folder that has checks."""
+    return {lesson.slug: _load(lesson.slug) for lesson in all_lessons() if lesson.has("checks")}
 
 
 def exercises() -> dict[str, Exercise]:
@@ -131,18 +132,18 @@ def exercises() -> dict[str, Exercise]:
     return {ex.id: ex for exs in lessons().values() for ex in exs}
 
 
+def exercises_of(slug: str) -> tuple[Exercise, ...]:
+    """One lesson's exercises in order (only that lesson's checks are loaded: one broken lesson stops no other)."""
+    return _load(slug)
+
+
 def get_exercise(exercise_id: str) -> Exercise:
-    """Look an exercise up by id (``"01.generate_batch"``), with a helpful error."""
+    """Look an exercise up by id (``"01.generate_batch"``), loading only its lesson, with a helpful error."""
+    number = str(exercise_id).split(".", 1)[0]
+    for lesson in all_lessons():
+        if lesson.number == number and lesson.has("checks"):
+            for ex in _load(lesson.slug):
+                if ex.id == exercise_id:
+                    return ex
     table = exercises()
-    if exercise_id not in table:
-        raise KeyError(f"no exercise {exercise_id!r}; known: {', '.join(sorted(table))}")
-    return table[exercise_id]
-
-
-def lesson_of(name: str) -> str:
-    """The lesson slug for a notebook name or path such as ``lessons/01-sparse-features/01-sparse-features.ipynb``."""
-    stem = name.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".ipynb")
-    for slug in lessons():
-        if stem == slug or stem.startswith(slug.split("-", 1)[0] + "-"):
-            return slug
-    raise KeyError(f"{name!r} is not a lesson notebook; lessons are {', '.join(lessons())}")
+    raise KeyError(f"no exercise {exercise_id!r}; known: {', '.join(sorted(table))}")

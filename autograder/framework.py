@@ -1,11 +1,12 @@
 """What a check module is written with.
 
-A lesson's checks are pytest test functions in ``autograder/checks/lessonNN.py``.
-Each test is one *property* of one exercise and carries its points::
+A lesson's checks are plain functions in its folder's ``checks.py``
+(``solutions/NN-slug/checks.py``). Each is one *property* of one exercise,
+carries its points, and is called with the learner's submission::
 
     @prop("generate_batch", points=1)
     def test_density_per_instance(submission):
-        x = call(submission, 4096, p)
+        x = call(submission, 4096, p, generator=secret_gen(1))
         expect(close(x.ne(0).float().mean(0), p, atol=0.02),
                "each instance must use its own density ...")
 
@@ -18,6 +19,10 @@ check hands over). What comes back is plain data or a
 :func:`probe`, a figure through :func:`figure_data`). Failures raise
 :class:`CheckFailed` whose message is what the learner reads, so write it as
 one or two sentences: which property, expected versus got, and a hint.
+
+Inputs come from :func:`autograder.toolkit.secret_gen`/:func:`~autograder.toolkit.secret_seed`
+(and torch's global generator, which the runner seeds): a secret of each
+grading run, so no answer can be recorded at home and replayed.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-import pytest
 import torch
 
 from .remote import LearnerError, RemoteObject, SoftTimeout
@@ -36,7 +40,7 @@ from .worker.wire import Construct
 
 _HERE = Path(__file__).resolve().parent
 
-__all__ = ["CheckFailed", "prop", "expect", "call", "describe", "close", "probe", "figure_data", "Construct", "LearnerError"]
+__all__ = ["CheckFailed", "prop", "expect", "call", "probe", "figure_data", "Construct", "LearnerError"]
 
 
 class CheckFailed(AssertionError):
@@ -51,12 +55,18 @@ class CheckFailed(AssertionError):
         self.reference = reference
 
 
-def prop(exercise: str, points: float = 1) -> pytest.MarkDecorator:
-    """Mark a test as one property of ``exercise`` worth ``points``.
+def prop(exercise: str, points: float = 1) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Mark a function ``test_*(submission)`` as one property of ``exercise`` worth ``points``."""
+    from .exercises import PROPERTY_ATTR
 
-    A parametrized test earns its points only if every case passes.
-    """
-    return pytest.mark.sc_property(exercise=exercise, points=points)
+    if not isinstance(points, (int, float)) or isinstance(points, bool) or points <= 0:
+        raise ValueError(f"points must be a positive number, got {points!r}")
+
+    def mark(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        setattr(fn, PROPERTY_ATTR, (exercise, float(points)))
+        return fn
+
+    return mark
 
 
 def expect(condition: object, message: str) -> None:
@@ -101,6 +111,8 @@ def learner_failure(label: str, err: LearnerError) -> CheckFailed:
         return CheckFailed(f"implement this yourself: {err.message}", reference=True)
     if err.type_name == "NotImplementedError":
         return CheckFailed(f"`{label}` is not implemented yet: replace `raise NotImplementedError()` with your code.")
+    if err.type_name == "ModifiedArgument":
+        return CheckFailed(f"In-place edit: `{label}` {err.message}")
     where = f" ({err.where})" if err.where else ""
     return CheckFailed(f"`{label}` raised {err.type_name}: {err.message}{where}")
 
@@ -123,17 +135,3 @@ def figure_data(fig: Any) -> dict:
         return probe(fig, "figure_data")
     except LearnerError as err:
         raise CheckFailed(f"could not read the figure your code returned: {err.type_name}: {err.message}") from None
-
-
-def describe(t: object) -> str:
-    """Short description of a value for messages: shape and dtype for tensors."""
-    if isinstance(t, torch.Tensor):
-        return f"a tensor of shape {tuple(t.shape)} and dtype {t.dtype} on {t.device}"
-    if isinstance(t, RemoteObject):
-        return f"an object of type {t.remote_type.rsplit('.', 1)[-1]}"
-    return f"{type(t).__name__} {t!r}"[:120]
-
-
-def close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
-    """``torch.allclose`` that is False (not an error) for mismatched shapes."""
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a.float(), b.float(), rtol=rtol, atol=atol)

@@ -1,6 +1,7 @@
 """nbgrader settings shared by this repository's config and every instructor's course directory.
 
-One place for: the per-cell timeout, the kernel, and the code stub. Used by
+One place for: the kernel, the code stub, which files a lesson folder releases, and
+the trusted grading steps (every limit lives in :mod:`autograder.limits`). Used by
 ``autograder/nbgrader_config.py`` (source = ``solutions/``, release =
 ``lessons/``) and by the ``nbgrader_config.py`` that ``supercourse course init``
 writes into an instructor's course directory.
@@ -11,13 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COURSE_ID", "CELL_TIMEOUT", "KERNEL", "REPO_ROOT", "configure", "configure_repository"]
+from .limits import DEFAULT_LIMITS
+
+__all__ = ["COURSE_ID", "KERNEL", "REPO_ROOT", "NOT_RELEASED", "configure", "configure_repository"]
 
 COURSE_ID = "supercourse"
-CELL_TIMEOUT = 60
-"""Seconds a cell may run under nbgrader before the kernel is interrupted (that cell scores 0)."""
 KERNEL = "python3"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+NOT_RELEASED = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
+"""What nbgrader never copies: caches, and a lesson folder's Python files (checks, mistakes, tests)."""
 
 
 def configure(c: Any, root: str | Path) -> None:
@@ -25,8 +28,8 @@ def configure(c: Any, root: str | Path) -> None:
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     # Notebooks and their figures; never the caches a kernel leaves behind.
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
-    c.Execute.timeout = CELL_TIMEOUT
+    c.CourseDirectory.ignore = list(NOT_RELEASED)
+    c.Execute.timeout = int(DEFAULT_LIMITS.cell_seconds)
     c.Execute.interrupt_on_timeout = True
     c.Execute.kernel_name = KERNEL
     # A student who deletes a check cell gets it back (and graded), not a free pass.
@@ -44,11 +47,11 @@ def _trusted_grading(c: Any, root: str | Path) -> None:
         OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
     )
 
-    from .nbgrader_plugin import RebuildFromRelease, SandboxedGrade
+    from .nbgrader_plugin import RebuildFromRelease, SandboxedGrade, preflight
 
     c.RebuildFromRelease.course_root = str(root)
     c.SandboxedGrade.course_root = str(root)
-    c.SandboxedGrade.cell_timeout = str(CELL_TIMEOUT)
+    c.Autograde.pre_convert_hook = preflight
     c.Autograde.sanitize_preprocessors = [
         RebuildFromRelease, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
     ]

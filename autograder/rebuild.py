@@ -6,16 +6,22 @@ instructor's source):
 
 * every locked or graded cell (markdown, setup, check cells) is the
   release's, source and metadata, whatever the submission holds;
-* a solution cell keeps the learner's source (matched by ``grade_id``; the
-  first of duplicates wins; a cell of another type is ignored) with the
-  release's metadata (flags, points, schema, checksum); a missing one gets
-  the release's stub;
+* a solution cell keeps the learner's source (matched by ``grade_id``; a
+  cell of another type is ignored) with the release's metadata (flags,
+  points, schema, checksum). A second copy of it (a pasted duplicate) is kept
+  too, as a cell of the learner's own, where it stands: the notebook runs
+  every copy in order and the last definition wins, as in the learner's
+  kernel. A deleted solution cell becomes an empty one (a comment), never the
+  release's stub, so a definition the learner retyped elsewhere still counts;
 * cells without nbgrader metadata are the learner's (nbgrader never restores
   them): the submission's are kept in place (their helpers and imports, an
   edited setup cell), with their metadata cleared;
 * a cell that claims nbgrader metadata the release does not have (an unknown
   ``grade_id``, a flipped flag on a copy) is dropped;
-* notebook metadata (kernel, nbformat) is the release's.
+* every markdown cell of the learner's is sanitised (:mod:`autograder.sanitize`):
+  it reaches the instructor's browser in formgrader and the feedback; raw
+  cells, attachments and the submission's outputs are dropped;
+* notebook metadata (kernel, nbformat, widget state) is the release's.
 
 The result is a valid nbformat 4 notebook with exactly the release's graded
 cells, in the release's order.
@@ -30,9 +36,12 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-__all__ = ["rebuild", "Rebuilt"]
+from .sanitize import safe_markdown
+
+__all__ = ["rebuild", "Rebuilt", "MISSING_ANSWER"]
 
 _MAX_SOURCE = 200_000
+MISSING_ANSWER = "# (this answer cell is not in the submission)"
 
 
 @dataclass
@@ -98,7 +107,9 @@ def rebuild(submission: Any, release: NotebookNode) -> Rebuilt:
                 changes.append(f"restored locked cell {gid!r} from the release")
             continue
         if gid in answers:
-            changes.append(f"dropped a second copy of solution cell {gid!r}")
+            if ctype == target.cell_type:
+                changes.append(f"kept a second copy of solution cell {gid!r} as a cell of the learner's own")
+                own.setdefault(seen_release, []).append(cell)
             continue
         if ctype != target.cell_type:
             changes.append(f"ignored solution cell {gid!r} of the wrong type {str(ctype)[:20]!r}")
@@ -119,9 +130,10 @@ def rebuild(submission: Any, release: NotebookNode) -> Rebuilt:
         if meta and meta.get("solution"):
             gid = meta.get("grade_id")
             if gid in answers:
-                new.source = answers[gid]
+                new.source = answers[gid] if new.cell_type == "code" else safe_markdown(answers[gid])
             else:
-                changes.append(f"solution cell {gid!r} was missing: graded as the unanswered stub")
+                changes.append(f"solution cell {gid!r} was missing: kept empty (a definition elsewhere still counts)")
+                new.source = MISSING_ANSWER if new.cell_type == "code" else ""
         if new.cell_type == "code":
             new.outputs, new.execution_count = [], None
         cells.append(new)
@@ -137,5 +149,5 @@ def _without_checksum(meta: dict[str, Any]) -> dict[str, Any]:
 
 def _own_cell(cell: dict[str, Any]) -> NotebookNode:
     if cell.get("cell_type") == "markdown":
-        return nbformat.v4.new_markdown_cell(_source(cell))
+        return nbformat.v4.new_markdown_cell(safe_markdown(_source(cell)))
     return nbformat.v4.new_code_cell(_source(cell))

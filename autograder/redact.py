@@ -11,7 +11,8 @@ not visible inside the sandbox.
 
 The copy also holds a stand-in ``autograder`` (so a lesson's
 ``from autograder import check`` runs; the checks themselves never enter the
-sandbox) and the worker package as ``grading_worker``.
+sandbox), the worker package as ``grading_worker`` and, when the lesson has
+one, its worker-side helpers as ``grading_worker.lesson``.
 """
 
 from __future__ import annotations
@@ -119,15 +120,18 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def build_library(references: tuple[str, ...] | list[str]) -> Path:
-    """A folder to put first on the worker's import path, with ``references`` redacted (cached per set)."""
-    key = tuple(sorted(set(references)))
+def build_library(references: tuple[str, ...] | list[str], helpers: Path | None = None) -> Path:
+    """A folder to put first on the worker's import path, with ``references`` redacted (cached per set).
+
+    ``helpers`` is the lesson's ``worker.py``, copied in as ``grading_worker.lesson``.
+    """
+    key = (*sorted(set(references)), f"helpers={helpers}")
     digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:16]
     cached = _CACHE.get(key)
     if cached is not None and cached.exists():
         return cached
     root = Path(tempfile.mkdtemp(prefix=f"supercourse-grading-{digest}-"))
-    names = set(key)
+    names = set(references)
     for path in sorted(_PACKAGE.rglob("*.py")):
         if "__pycache__" in path.parts:
             continue
@@ -148,6 +152,8 @@ def build_library(references: tuple[str, ...] | list[str]) -> Path:
     worker.mkdir()
     for path in _WORKER.glob("*.py"):
         shutil.copyfile(path, worker / path.name)
+    if helpers is not None:
+        shutil.copyfile(helpers, worker / "lesson.py")
     for p in [root, *root.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     _CACHE[key] = root

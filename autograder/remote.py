@@ -22,13 +22,11 @@ from typing import Any, Protocol
 
 import torch
 
+from .limits import DEFAULT_LIMITS, GradingLimits
 from .worker import wire
 from .worker.wire import Construct, Handle
 
-__all__ = ["Channel", "LearnerError", "RemoteFunction", "RemoteObject", "Construct", "Session", "SoftTimeout", "GRACE"]
-
-GRACE = 3.0
-"""Seconds the worker gets, after a request's time limit has raised into the learner's code, before it is killed."""
+__all__ = ["Channel", "LearnerError", "RemoteFunction", "RemoteObject", "Construct", "Session", "SoftTimeout"]
 
 
 class SoftTimeout(Exception):
@@ -74,25 +72,39 @@ def learner_error(type_name: str, builtin: str, message: str, where: str = "", r
     return err
 
 
-class Session:
-    """A channel to one worker plus the time budget of the property being checked."""
+def _modified_message(names: list[str]) -> str:
+    which = ", ".join(f"`{n}`" for n in names[:4])
+    return (f"changed its argument{'s' if len(names) > 1 else ''} {which} in place. A function must leave what "
+            "it is given as it was (its caller may use it again): compute into a new tensor (e.g. x / norm "
+            "rather than x /= norm, or clone() first) and return that.")
 
-    def __init__(self, channel: Channel, time_limit: float = 20.0) -> None:
+
+class Session:
+    """A channel to one worker plus the time budget of the property being checked.
+
+    ``deadline`` (a ``time.monotonic()`` value) is the property's; ``hard_deadline``, when set, is the
+    whole notebook's, and no request may wait past it.
+    """
+
+    def __init__(self, channel: Channel, limits: GradingLimits = DEFAULT_LIMITS) -> None:
         self.channel = channel
-        self.time_limit = time_limit
+        self.limits = limits
         self.deadline: float | None = None
+        self.hard_deadline: float | None = None
 
     def timeout(self) -> float:
-        if self.deadline is None:
-            return self.time_limit
-        return max(0.05, self.deadline - time.monotonic())
+        now = time.monotonic()
+        left = self.limits.property_seconds if self.deadline is None else self.deadline - now
+        if self.hard_deadline is not None:
+            left = min(left, self.hard_deadline - now)
+        return max(0.05, left)
 
     def ask(self, message: dict[str, Any]) -> Any:
         """Send ``message``; return the plain value of its answer or raise :class:`LearnerError`."""
         generators = [a for a in [*message.get("args", []), *message.get("kwargs", {}).values()] if isinstance(a, torch.Generator)]
         constructs = _constructs([*message.get("args", []), *message.get("kwargs", {}).values()])
         soft = self.timeout()
-        answer = self.channel.request({**message, "timeout": soft}, soft + GRACE)
+        answer = self.channel.request({**message, "timeout": soft}, soft + self.limits.grace_seconds)
         if not isinstance(answer, dict) or not ("ok" in answer or "error" in answer):
             raise wire.WireError("malformed answer from the worker")
         if "error" in answer:
@@ -102,6 +114,11 @@ class Session:
             raise learner_error(str(err.get("type", "Error"))[:100], str(err.get("builtin", ""))[:100],
                                 str(err.get("message", ""))[:2000], str(err.get("where", ""))[:300],
                                 bool(err.get("reference", False)))
+        modified = answer.get("modified") or []
+        allowed = message.get("allow_modified") or ()
+        changed = [str(m)[:80] for m in modified if isinstance(m, str) and m.split("[", 1)[0] not in allowed]
+        if changed:
+            raise learner_error("ModifiedArgument", "", _modified_message(changed))
         states = answer.get("generators") or []
         for gen, state in zip(generators, states):
             if isinstance(state, torch.Tensor) and state.dtype == torch.uint8:
@@ -160,13 +177,15 @@ def _constructs(values: list[Any]) -> list[Construct]:
 class RemoteFunction:
     """The learner's top-level name ``name`` (a function or a class) in the worker."""
 
-    def __init__(self, session: Session, name: str) -> None:
+    def __init__(self, session: Session, name: str, modifies: tuple[str, ...] = ()) -> None:
         self._session, self.__name__ = session, name
         self.__qualname__ = name
+        self.modifies = tuple(modifies)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._session.ask({"op": "call", "target": self.__name__, "args": [_unwrap(a) for a in args],
-                                  "kwargs": {k: _unwrap(v) for k, v in kwargs.items()}})
+                                  "kwargs": {k: _unwrap(v) for k, v in kwargs.items()},
+                                  "allow_modified": list(self.modifies)})
 
     def with_grad(self, *args: Any, wrt: tuple[int | str, ...], weights: torch.Tensor | None = None, **kwargs: Any) -> dict[str, Any]:
         """Call with the arguments ``wrt`` (positions or keyword names) requiring grad, then backpropagate.
@@ -233,13 +252,19 @@ class Loopback:
     (the self-check is feedback, never the grade).
     """
 
-    def __init__(self, namespace: dict[str, Any]) -> None:
+    def __init__(self, namespace: dict[str, Any], lesson: str | None = None) -> None:
         import io
 
         from .worker.serve import Server
 
+        helpers = None
+        if lesson is not None:
+            from .lessons import get_lesson
+
+            found = get_lesson(lesson)
+            helpers = found.module("worker") if found.has("worker") else None
         self._io = io
-        self._server = Server(io.BytesIO(), io.BytesIO(), ns=namespace)
+        self._server = Server(io.BytesIO(), io.BytesIO(), ns=namespace, helpers=helpers)
 
     def request(self, message: dict[str, Any], timeout: float) -> Any:
         io = self._io

@@ -1,4 +1,4 @@
-"""Running an exercise's pytest checks against a learner's implementation.
+"""Running an exercise's checks against a learner's implementation: each property called directly.
 
 The checks always run in the grader's own process and reach the learner's
 code only through :mod:`autograder.remote`: plain data in, plain data out.
@@ -10,8 +10,10 @@ code only through :mod:`autograder.remote`: plain data in, plain data out.
   the learner's object to the same checks over an in-process loopback channel
   (same encoding, instant feedback; the self-check is never the grade).
 
-:func:`run_exercise` never raises for a learner's bug: every failure becomes a
-property's message.
+Every property draws its inputs from a secret of the run
+(:mod:`autograder.toolkit.randomness`), so answers recorded at home cannot be
+replayed. :func:`run_exercise` never raises for a learner's bug: every failure
+becomes a property's message.
 """
 
 from __future__ import annotations
@@ -22,32 +24,25 @@ import io
 import json
 import os
 import sys
-import textwrap
 import time
-import tokenize
 import types
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
 
-from .exercises import Exercise, get_exercise
+from .exercises import Exercise, Property, get_exercise
 from .framework import CheckFailed
+from .limits import DEFAULT_LIMITS, GradingLimits
 from .remote import Loopback, RemoteFunction, Session, SoftTimeout
 from .sandbox import WorkerDied, WorkerTimeout
+from .toolkit.randomness import new_secret, property_seed
 
-__all__ = ["PropertyResult", "Verdict", "run_exercise", "check", "DEFAULT_TIME_LIMIT", "RESULTS_ENV", "forbidden_in_source"]
-
-DEFAULT_TIME_LIMIT = 20.0
-"""Seconds one property may take before it fails as a probable infinite loop."""
+__all__ = ["PropertyResult", "Verdict", "run_exercise", "self_check", "check", "RESULTS_ENV"]
 
 RESULTS_ENV = "SUPERCOURSE_RESULTS"
 """If set, :func:`check` appends each verdict as a JSON line to this file."""
-
-_INI = Path(__file__).with_name("checks") / "pytest.ini"
 
 
 @dataclass
@@ -61,11 +56,12 @@ class PropertyResult:
 
 @dataclass
 class Verdict:
-    """The outcome of one exercise. ``repr()`` is the score.
+    """The outcome of one exercise.
 
     ``fault`` says why the exercise could not be graded normally (the worker
     crashed or was killed, the code uses the reference, the name is not
-    defined), or is None.
+    defined), or is None. In a notebook it shows as HTML; ``repr()`` is the
+    score (what nbgrader reads as a check cell's partial credit).
     """
 
     id: str
@@ -113,72 +109,26 @@ class Verdict:
         return verdict_text(self.to_json())
 
 
-class _Plugin:
-    """Gives the tests the learner's implementation and collects their outcomes."""
+class _Outcome:
+    """What one exercise's run has learned so far: faults end it, a used reference zeroes it."""
 
-    def __init__(self, exercise: Exercise, submission: RemoteFunction, time_limit: float) -> None:
-        self.exercise = exercise
-        self._submission = submission
-        self.time_limit = time_limit
-        self.outcomes: dict[str, list[str]] = {p.test: [] for p in exercise.properties}
-        self.failures: dict[str, str] = {}
+    def __init__(self, limits: GradingLimits) -> None:
+        self.limits = limits
         self.fault: str | None = None
-        self.timed_out: str | None = None
+        self.stop: str | None = None
         self.reference: str | None = None
 
-    def pytest_runtest_setup(self, item) -> None:
-        # After the worker died (crash, time-out), the exercise's other properties fail at once.
-        if self.fault is not None:
-            raise WorkerDied(self.fault)
-        if self.timed_out is not None:
-            raise SoftTimeout(self.timed_out)
-
-    @pytest.fixture
-    def submission(self) -> Any:
-        return self._submission
-
-    def pytest_collection_modifyitems(self, config, items) -> None:
-        keep, drop = [], []
-        for item in items:
-            mark = item.get_closest_marker("sc_property")
-            (keep if mark and mark.kwargs["exercise"] == self.exercise.name else drop).append(item)
-        items[:] = keep
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item):
-        # The property's time budget: each call into the learner's code gets what is left of it.
-        session = self._submission.session
-        session.deadline = time.monotonic() + self.time_limit
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                yield
-        finally:
-            session.deadline = None
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        outcome = yield
-        report = outcome.get_result()
-        name = getattr(item, "originalname", item.name)
-        if report.when == "call" or report.failed:
-            self.outcomes.setdefault(name, []).append(report.outcome)
-        if report.failed and name not in self.failures and call.excinfo is not None:
-            self.failures[name] = self._message(call.excinfo.value)
-
-    def _message(self, err: BaseException) -> str:
+    def message(self, err: BaseException) -> str:
         if isinstance(err, CheckFailed):
-            if getattr(err, "reference", None):
+            if err.reference:
                 self.reference = self.reference or str(err)
             return str(err)
         if isinstance(err, (WorkerTimeout, SoftTimeout)):
             message = (
-                f"took longer than {self.time_limit:g} s, so it was stopped: look for a loop that never "
+                f"took longer than {self.limits.property_seconds:g} s, so it was stopped: look for a loop that never "
                 "ends, or work that grows with the batch far faster than it should."
             )
-            self.timed_out = message
+            self.stop = message
             if isinstance(err, WorkerTimeout):
                 self.fault = self.fault or message
             return message
@@ -187,46 +137,73 @@ class _Plugin:
                 f"your code stopped the process that ran it ({err}): look for os._exit, sys.exit, a crash in "
                 "native code, or memory use beyond the limit. The exercise's other checks were not run."
             )
-            self.fault = self.fault or message
+            self.fault = self.stop = message
             return message
         if isinstance(err, AssertionError):
             return str(err).split("\n")[0] or "an assertion in the check failed"
         return f"the check could not run your code: {type(err).__name__}: {err}"
 
 
-_SKIPPED_TOKENS = {
-    tokenize.COMMENT, tokenize.STRING, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-    tokenize.ENDMARKER, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING),
-}
-
-
-def _code_tokens(text: str) -> list[str]:
-    """The tokens of ``text`` that are code: comments, docstrings and other strings left out."""
-    found: list[str] = []
+def _run_property(prop: Property, exercise: Exercise, submission: RemoteFunction, secret: int,
+                  outcome: _Outcome) -> str | None:
+    """Call one property; its failure message, or None when it holds."""
+    session = submission.session
+    session.deadline = time.monotonic() + outcome.limits.property_seconds
+    threads = torch.get_num_threads()
+    sink = io.StringIO()
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(textwrap.dedent(text)).readline):
-            if tok.type not in _SKIPPED_TOKENS:
-                found.append(tok.string)
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass  # an unfinished fragment such as "SCHEDULES[": keep what was read
-    return found
+        with property_seed(secret, exercise.id, prop.test), warnings.catch_warnings(), \
+                contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            prop.function(submission)
+        return None
+    except Exception as err:  # CheckFailed, the learner's errors, the worker's death: all become messages
+        return outcome.message(err)
+    finally:
+        session.deadline = None
+        torch.set_num_threads(threads)
 
 
-def _contains(tokens: list[str], part: list[str]) -> bool:
-    n = len(part)
-    return n > 0 and any(tokens[i : i + n] == part for i in range(len(tokens) - n + 1))
+def _blocked(exercise: Exercise, reason: str, start: float, fault: str | None = None) -> Verdict:
+    results = [PropertyResult(p.test, 0.0, p.points, False, reason) for p in exercise.properties]
+    return Verdict(exercise.id, exercise.title, 0.0, exercise.points, results, time.perf_counter() - start, fault)
 
 
-def forbidden_in_source(exercise: Exercise, source: str) -> str | None:
-    """Why the source of the learner's cell may not be graded (it names the reference it should implement), or None.
+def run_exercise(exercise_id: str, submission: Any, limits: GradingLimits = DEFAULT_LIMITS,
+                 secret: int | None = None) -> Verdict:
+    """Run every property of ``exercise_id`` against ``submission``; never raises for learner bugs.
 
-    Only code tokens count: comments and docstrings may mention the names.
+    Args:
+        submission: the learner's implementation as a :class:`RemoteFunction`
+            (a local object is served over the in-process loopback, as in :func:`check`).
+        limits: the time limits (``property_seconds``).
+        secret: the run's secret (:func:`~autograder.toolkit.randomness.new_secret`); a fresh one by default.
     """
-    tokens = _code_tokens(source)
-    for name in exercise.forbid:
-        if _contains(tokens, _code_tokens(name)):
-            return f"implement this yourself: your code uses `{name}`, the reference this exercise asks you to write."
-    return None
+    if not isinstance(submission, RemoteFunction):
+        return self_check(exercise_id, submission, limits, secret)
+    exercise = get_exercise(exercise_id)
+    secret = new_secret() if secret is None else secret
+    start = time.perf_counter()
+    outcome = _Outcome(limits)
+    results = []
+    for prop in exercise.properties:
+        message = outcome.stop if outcome.stop is not None else _run_property(prop, exercise, submission, secret, outcome)
+        ok = message is None
+        results.append(PropertyResult(prop.test, prop.points if ok else 0.0, prop.points, ok, message or ""))
+    if outcome.reference is not None:
+        return _blocked(exercise, outcome.reference, start, fault=outcome.reference)
+    return Verdict(
+        id=exercise.id,
+        title=exercise.title,
+        points=float(sum(r.points for r in results)),
+        max_points=exercise.points,
+        properties=results,
+        seconds=time.perf_counter() - start,
+        fault=outcome.fault,
+    )
+
+
+# --------------------------------------------------------------------------- the self-check
 
 
 def _qualified_name(obj: Any) -> str:
@@ -251,112 +228,65 @@ def _referenced_globals(fn: Any) -> dict[str, Any]:
     return {name: namespace[name] for name in sorted(names) if name in namespace}
 
 
-def _forbidden_local(exercise: Exercise, submission: Any) -> str | None:
-    """The self-check's look at a local object: its source tokens, and what its globals are (aliases)."""
-    if not exercise.forbid:
+def _uses_reference(exercise: Exercise, submission: Any) -> str | None:
+    """The self-check's look at a local object: does it name one of the exercise's references?
+
+    Only a courtesy for instant feedback (anything in the learner's process can be patched): in grading,
+    the references are not there at all (:mod:`autograder.redact`).
+    """
+    if not exercise.reference:
         return None
-    try:
-        found = forbidden_in_source(exercise, inspect.getsource(submission))
-    except (OSError, TypeError):
-        found = None
-    if found:
-        return found
-    for alias, obj in _referenced_globals(submission).items():
+    seen: dict[str, Any] = {}
+    candidates = [submission]
+    if inspect.isclass(submission):
+        seen.update({f"a base class {b.__name__}": b for b in submission.__mro__[1:]})
+        candidates += [v for v in vars(submission).values() if inspect.isfunction(v)]
+    for fn in candidates:
+        seen.update(_referenced_globals(fn))
+    for alias, obj in seen.items():
         qualified = _qualified_name(obj)
         if not qualified.startswith("supercourse"):
             continue
-        for name in exercise.forbid:
-            dotted = name.rstrip("[(").strip()
-            if dotted and f".{dotted}." in f".{qualified}.":
+        for name in exercise.reference:
+            if qualified == name or qualified.startswith(name + ".") or name.startswith(qualified + "."):
                 return (
-                    f"implement this yourself: your code calls `{alias}`, which is `{qualified}`, "
+                    f"implement this yourself: your code uses `{alias}`, which is `{qualified}`, "
                     "the reference this exercise asks you to write."
                 )
     return None
 
 
-def _blocked(exercise: Exercise, reason: str, start: float, fault: str | None = None) -> Verdict:
-    results = [PropertyResult(p.test, 0.0, p.points, False, reason) for p in exercise.properties]
-    return Verdict(exercise.id, exercise.title, 0.0, exercise.points, results, time.perf_counter() - start, fault)
-
-
-def run_exercise(
-    exercise_id: str,
-    submission: RemoteFunction,
-    time_limit: float = DEFAULT_TIME_LIMIT,
-    source: str | None = None,
-) -> Verdict:
-    """Run every property of ``exercise_id`` against ``submission``; never raises for learner bugs.
-
-    Args:
-        submission: the learner's implementation as a :class:`RemoteFunction`
-            (a local object is served over the in-process loopback, as in :func:`check`).
-        source: the source of the learner's cell, for the static look at what it uses.
-    """
-    if not isinstance(submission, RemoteFunction):
-        return self_check(exercise_id, submission, time_limit)
-    exercise = get_exercise(exercise_id)
-    start = time.perf_counter()
-    if source is not None:
-        reason = forbidden_in_source(exercise, source)
-        if reason is not None:
-            return _blocked(exercise, reason, start, fault=reason)
-    plugin = _Plugin(exercise, submission, time_limit)
-    args = [
-        "--pyargs", exercise.module,
-        "-c", str(_INI), "--rootdir", str(_INI.parent),
-        "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:logging",
-        "--capture=no", "-W", "ignore",
-    ]
-    sink = io.StringIO()
-    threads = torch.get_num_threads()
-    with warnings.catch_warnings(), contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
-        warnings.simplefilter("ignore")
-        try:
-            pytest.main(args, plugins=[plugin])
-        finally:
-            torch.set_num_threads(threads)
-    if plugin.reference is not None:
-        return _blocked(exercise, plugin.reference, start, fault=plugin.reference)
-    results = []
-    for prop in exercise.properties:
-        outcomes = plugin.outcomes.get(prop.test, [])
-        ok = bool(outcomes) and all(o == "passed" for o in outcomes)
-        msg = "" if ok else plugin.failures.get(prop.test, "this check did not run")
-        results.append(PropertyResult(prop.test, prop.points if ok else 0.0, prop.points, ok, msg))
-    return Verdict(
-        id=exercise.id,
-        title=exercise.title,
-        points=float(sum(r.points for r in results)),
-        max_points=exercise.points,
-        properties=results,
-        seconds=time.perf_counter() - start,
-        fault=plugin.fault,
-    )
-
-
-def self_check(exercise_id: str, submission: Any, time_limit: float = DEFAULT_TIME_LIMIT) -> Verdict:
+def self_check(exercise_id: str, submission: Any, limits: GradingLimits = DEFAULT_LIMITS,
+               secret: int | None = None) -> Verdict:
     """The self-check: the learner's local object served to the checks over an in-process loopback channel."""
     exercise = get_exercise(exercise_id)
     start = time.perf_counter()
     if submission is None:
         return _blocked(exercise, f"nothing to check: `{exercise.function}` is not defined (did you run its cell, or rename it?)", start)
-    reason = _forbidden_local(exercise, submission)
+    reason = _uses_reference(exercise, submission)
     if reason is not None:
         return _blocked(exercise, reason, start)
-    session = Session(Loopback({exercise.function: submission}), time_limit)
-    return run_exercise(exercise_id, RemoteFunction(session, exercise.function), time_limit)
+    session = Session(Loopback({exercise.function: submission}, lesson=exercise.lesson), limits)
+    return run_exercise(exercise_id, RemoteFunction(session, exercise.function, exercise.modifies), limits, secret)
 
 
-def check(exercise_id: str, submission: Any, time_limit: float = DEFAULT_TIME_LIMIT) -> Verdict:
-    """Check a learner's implementation (the self-check cell) and print the verdict on stdout.
+def _in_jupyter() -> bool:
+    """Whether a notebook front end will show the returned verdict (as HTML)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
-    Returns the :class:`Verdict`. This is feedback only: a grade is always
-    decided by :mod:`autograder.grader`, outside the learner's process.
+
+def check(exercise_id: str, submission: Any) -> Verdict:
+    """Check a learner's implementation (the self-check cell).
+
+    Returns the :class:`Verdict`: a notebook shows it once, as HTML; elsewhere
+    its text is printed. This is feedback only: a grade is always decided by
+    :mod:`autograder.grader`, outside the learner's process.
     """
     with contextlib.redirect_stderr(sys.stdout):
-        verdict = self_check(exercise_id, submission, time_limit)
-        print(verdict.report())
+        verdict = self_check(exercise_id, submission)
+        if not _in_jupyter():
+            print(verdict.report())
         path = os.environ.get(RESULTS_ENV)
         if path:
             with open(path, "a", encoding="utf-8") as fh:

@@ -46,6 +46,7 @@ import nbformat
 
 from supercourse.course import GRADING_ENV
 
+from .limits import DEFAULT_LIMITS
 from .nbgrader_settings import REPO_ROOT
 from .notebook import check_notebook
 from .sandbox import sandbox_available
@@ -56,6 +57,7 @@ LESSON = "01-sparse-features"
 KINDS = ("honest", "blank", "faulty")
 CELL_TIMEOUT = 10
 """Seconds a cell may run in the benchmark (the faulty kind's loop is killed after this)."""
+LIMITS = DEFAULT_LIMITS.with_(cell_seconds=float(CELL_TIMEOUT))
 
 _CRASH = "import os\ndef importance_loss(x, x_hat, importance):\n    os._exit(3)\n"
 _LOOP = (
@@ -113,7 +115,7 @@ def _in_kernel(path: Path) -> float:
 
 def _graded(path: Path, sandbox: bool) -> tuple[float, float]:
     start = time.perf_counter()
-    report = check_notebook(path, cell_timeout=CELL_TIMEOUT, lesson=LESSON, sandbox=sandbox)
+    report = check_notebook(path, limits=LIMITS, lesson=LESSON, sandbox=sandbox)
     return time.perf_counter() - start, report.score
 
 
@@ -172,7 +174,7 @@ def run_benchmark(n_students: int = 9, jobs: int | None = None, rounds: int = 2,
     with tempfile.TemporaryDirectory(prefix="supercourse-throughput-") as tmp:
         root = Path(folder or tmp)
         students = simulated_class(root / "class", n_students)
-        check_notebook(students[0][1], cell_timeout=CELL_TIMEOUT, lesson=LESSON, sandbox=sandboxed)  # warm caches
+        check_notebook(students[0][1], limits=LIMITS, lesson=LESSON, sandbox=sandboxed)  # warm caches
         start = time.perf_counter()
         # One grader process per submission in flight, as one `nbgrader autograde` per core would be
         # (a grader runs its checks through pytest, which is not thread-safe).
@@ -220,9 +222,76 @@ def print_result(result: ThroughputResult) -> None:
                   "out of process: the trusted grader without bubblewrap; sandboxed: the trusted grader.")
 
 
+def _solution_namespace(slug: str) -> dict[str, Any]:
+    """The names a lesson's solution notebook defines (its setup cell and its solution cells)."""
+    from .lessons import get_lesson
+
+    nb = nbformat.read(get_lesson(slug).notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    ns: dict[str, Any] = {"__name__": f"solution_{slug.replace('-', '_')}"}
+    for cell in [code[0]] + [c for c in code[1:] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]:
+        exec(compile(cell.source, f"<{slug} solution>", "exec"), ns)  # noqa: S102 - the course's own notebook
+    return ns
+
+
+def runner_overhead(slug: str = "06-correlated-features", rounds: int = 3) -> dict[str, float]:
+    """CPU seconds per exercise to grade ``slug``'s solution with the self-check, and how much of it is the
+    runner itself (everything but the bodies of the properties, which include the calls into the learner's code)."""
+    import importlib
+
+    import torch
+
+    from .exercises import exercises_of
+    from .runner import self_check
+
+    exercises = exercises_of(slug)
+    ns = _solution_namespace(slug)
+    inside = [0.0]
+    originals = {}
+    for ex in exercises:
+        for prop in ex.properties:
+            module = importlib.import_module(prop.module)
+            fn = getattr(module, prop.test)
+            originals[(prop.module, prop.test)] = fn
+
+            def timed(submission, _fn=fn):
+                start = time.process_time()
+                try:
+                    return _fn(submission)
+                finally:
+                    inside[0] += time.process_time() - start
+
+            setattr(module, prop.test, timed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for ex in exercises:  # warm up: imports and first calls
+            self_check(ex.id, ns[ex.function])
+        inside[0] = 0.0
+        start = time.process_time()
+        for _ in range(rounds):
+            for ex in exercises:
+                self_check(ex.id, ns[ex.function])
+        total = time.process_time() - start
+    finally:
+        torch.set_num_threads(threads)
+        for (module_name, test), fn in originals.items():
+            setattr(importlib.import_module(module_name), test, fn)
+    n = rounds * len(exercises)
+    return {"lesson": slug, "exercises": len(exercises), "cpu_per_exercise": total / n,
+            "cpu_in_properties_per_exercise": inside[0] / n, "runner_overhead_per_exercise": (total - inside[0]) / n}
+
+
 def main(n_students: int = 9, jobs: int | None = None, rounds: int = 2, out: Path | None = None) -> ThroughputResult:
+    overhead = runner_overhead()
     result = run_benchmark(n_students, jobs, rounds)
+    result.machine["runner"] = overhead
     print_result(result)
+    from rich.console import Console
+
+    Console().print(f"  checks of {overhead['lesson']}: {overhead['cpu_per_exercise']:.3f} CPU s per exercise, of which "
+                    f"the runner itself {overhead['runner_overhead_per_exercise']:.4f} s (the rest is the properties, "
+                    "the learner's code and the channel to it)")
     out = out or Path("bench-results") / "grading-throughput.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result.to_json(), indent=2) + "\n")

@@ -249,7 +249,7 @@ def _untouched(path: Path, slug: str) -> bool:
 
 def check_workspace(
     directory: str | Path,
-    cell_timeout: int | None = None,
+    limits: Any = None,
     on_lesson: Callable[[int, int, str], None] | None = None,
 ) -> WorkspaceReport:
     """Grade every lesson notebook in ``directory`` (see :func:`lesson_notebooks`).
@@ -278,8 +278,7 @@ def check_workspace(
             on_lesson(i, len(found), slug)
         from .notebook import check_notebook  # nbclient and nbformat: imported only when there is work
 
-        kwargs = {} if cell_timeout is None else {"cell_timeout": cell_timeout}
-        report = check_notebook(path, **kwargs)
+        report = check_notebook(path, **({} if limits is None else {"limits": limits}))
         rows.append(
             LessonRow(
                 slug, str(path), "graded", report.score, report.max_score,
@@ -328,7 +327,10 @@ def check_folder_command(args: argparse.Namespace) -> int:
         if not args.json:
             err.print(f"[dim]grading {slug} ({i + 1}/{n}) ...[/]")
 
-    report = check_workspace(args.notebook, cell_timeout=args.timeout, on_lesson=progress)
+    from .limits import DEFAULT_LIMITS
+
+    limits = DEFAULT_LIMITS if args.timeout is None else DEFAULT_LIMITS.with_(cell_seconds=float(args.timeout))
+    report = check_workspace(args.notebook, limits=limits, on_lesson=progress)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

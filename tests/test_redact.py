@@ -16,13 +16,13 @@ import pytest
 
 from autograder.exercises import lessons
 from autograder.redact import build_library
-from autograder.sandbox import _site_dirs
+from autograder.sandbox import import_dirs
 
 REFERENCES = sorted({r for exs in lessons().values() for ex in exs for r in ex.reference})
 
 
 def _run(lib, code: str) -> dict:
-    prelude = f"import sys, json\nsys.path[:0] = [{str(lib)!r}] + {_site_dirs()!r}\n"
+    prelude = f"import sys, json\nsys.path[:0] = [{str(lib)!r}] + {import_dirs()!r}\n"
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", prelude + textwrap.dedent(code)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -18,7 +18,7 @@ import pytest
 
 from autograder import build, workspace
 from autograder.nbgrader_settings import REPO_ROOT
-from autograder.notebook import NotebookReport
+from autograder.grader import GradeResult
 from supercourse.cli import main
 
 LESSONS = REPO_ROOT / "lessons"
@@ -91,14 +91,16 @@ def test_worked_reasons():
         workspace.worked_reasons([], fresh)
 
 
-def _fake_report(path, cell_timeout=60, lesson=None):
+def _fake_report(path, limits=None, lesson=None):
     slug = Path(path).stem
     from autograder.exercises import lessons
+    from autograder.runner import PropertyResult, Verdict
 
     exs = lessons()[slug]
-    rows = [{"name": e.id, "title": e.title, "points": e.points if i == 0 else 0.0, "max_points": e.points,
-             "passed": i == 0, "message": "" if i == 0 else "not yet"} for i, e in enumerate(exs)]
-    return NotebookReport(str(path), slug, rows)
+    verdicts = [Verdict(e.id, e.title, e.points if i == 0 else 0.0, e.points,
+                        [PropertyResult("test_x", e.points if i == 0 else 0.0, e.points, i == 0, "" if i == 0 else "not yet")])
+                for i, e in enumerate(exs)]
+    return GradeResult(slug, verdicts, notebook=str(path))
 
 
 def test_check_folder_progress_table_and_total(tmp_path, monkeypatch, capsys):

@@ -2,6 +2,7 @@
 
 One module per idea:
 
+* :mod:`.randomness`: check inputs drawn from the grading run's secret (:func:`secret_gen`, :func:`secret_seed`);
 * :mod:`.formatting`: numbers and tensors in messages, with digits enough to see a difference;
 * :mod:`.weights`: random ``W`` with controllable norms and ranks, zero columns, tiny norms, Parameters;
 * :mod:`.rotations`: random rotations;
@@ -17,6 +18,7 @@ from .contracts import ATOL, RTOL, close, first_difference, show_difference, ten
 from .formatting import describe, fmt, fmt_pair, number
 from .mistakes import Mistake, diagnose, outputs_match
 from .properties import Case, tensor_properties
+from .randomness import secret_gen, secret_seed
 from .rotations import rotate, rotation
 from .weights import TINY, USUAL, as_parameter, random_W, with_zero_columns
 
@@ -25,6 +27,7 @@ __all__ = [
     "describe", "fmt", "fmt_pair", "number",
     "Mistake", "diagnose", "outputs_match",
     "Case", "tensor_properties",
+    "secret_gen", "secret_seed",
     "rotate", "rotation",
     "TINY", "USUAL", "as_parameter", "random_W", "with_zero_columns",
 ]

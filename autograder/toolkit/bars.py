@@ -56,7 +56,7 @@ def luminance(c: list[float]) -> float:
 
 def same_colour(a: list[float], b: list[float], tol: float = 1e-3) -> bool:
     """RGBA colours equal to within ``tol`` in every channel."""
-    return len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b)) <= tol
+    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))  # NaN never within tol
 
 
 def rgba(c: list[float]) -> tuple[float, ...]:

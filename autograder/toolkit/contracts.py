@@ -38,20 +38,25 @@ def _scale(want: torch.Tensor) -> float:
 def close(got: torch.Tensor, want: torch.Tensor, rtol: float = RTOL, atol: float = ATOL) -> bool:
     """``got`` equals ``want`` within ``rtol`` and ``atol * max|want|`` (``atol`` itself when every expected value is 0), compared in float64.
 
-    False (not an error) when ``got`` is not a tensor or the shapes differ; NaN
-    is equal only to NaN.
+    False (not an error) when ``got`` is not a tensor or the shapes differ. A NaN never passes (not even
+    against a NaN), and an infinity only where exactly the same infinity is expected.
     """
     if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
         return False
     g = got.detach().cpu().double()
     w = want.detach().cpu().double()
-    return bool(torch.isclose(g, w, rtol=rtol, atol=atol * _scale(w), equal_nan=True).all())
+    if bool(g.isnan().any()) or bool(w.isnan().any()):
+        return False
+    infinite = g.isinf() | w.isinf()
+    if bool(infinite.any()) and not torch.equal(g[infinite], w[infinite]):
+        return False
+    return bool(torch.isclose(g, w, rtol=rtol, atol=atol * _scale(w)).all())
 
 
 def first_difference(got: torch.Tensor, want: torch.Tensor, rtol: float = RTOL, atol: float = ATOL) -> tuple[int, ...]:
     """The index of the first entry where ``got`` and ``want`` (same shape) differ."""
     g, w = got.detach().cpu().double(), want.detach().cpu().double()
-    bad = ~torch.isclose(g, w, rtol=rtol, atol=atol * _scale(w), equal_nan=True)
+    bad = ~torch.isclose(g, w, rtol=rtol, atol=atol * _scale(w))
     idx = torch.nonzero(bad)
     return tuple(idx[0].tolist()) if len(idx) else tuple(0 for _ in g.shape)
 

@@ -77,4 +77,8 @@ def describe(value: Any) -> str:
         return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype} on {value.device}{grad}"
     if isinstance(value, (list, tuple)):
         return f"a {type(value).__name__} of {len(value)}: {value!r}"[:160]
+    from autograder.remote import RemoteObject
+
+    if isinstance(value, RemoteObject):
+        return f"an object of type {value.remote_type.rsplit('.', 1)[-1]}"
     return f"{type(value).__name__} {value!r}"[:160]

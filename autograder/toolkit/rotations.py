@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .randomness import secret_gen
+
 __all__ = ["rotation", "rotate"]
 
 
@@ -11,7 +13,7 @@ def rotation(seed: int, m: int, dtype: torch.dtype = torch.float32) -> torch.Ten
     """A random ``(m, m)`` orthogonal matrix, uniform (Haar) over rotations and reflections, from ``seed``."""
     if m < 1:
         raise ValueError(f"m must be a positive int, got {m}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = secret_gen(seed)
     q, r = torch.linalg.qr(torch.randn(m, m, generator=gen, dtype=torch.float64))
     return (q * torch.sign(torch.diagonal(r))).to(dtype)
 

@@ -13,6 +13,8 @@ from typing import Sequence
 
 import torch
 
+from .randomness import secret_gen
+
 from .rotations import rotation
 
 __all__ = ["random_W", "with_zero_columns", "as_parameter", "TINY", "USUAL"]
@@ -47,7 +49,7 @@ def random_W(
         raise ValueError(f"norms must be (low, high) with 0 <= low <= high, got {norms}")
     if rank is not None and not 1 <= rank <= n_hidden:
         raise ValueError(f"rank must lie in [1, n_hidden={n_hidden}], got {rank}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = secret_gen(seed)
     r = n_hidden if rank is None else rank
     W = torch.randn(n_instances, r, n_features, generator=gen, dtype=torch.float64)
     if rank is not None:

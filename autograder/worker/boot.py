@@ -42,7 +42,11 @@ def main() -> None:
     shell.user_ns["__name__"] = "__main__"
     from grading_worker.serve import Server
 
-    Server(rfile, wfile, shell=shell).serve()
+    try:
+        import grading_worker.lesson as helpers  # the lesson's own worker.py, when it has one
+    except ImportError:
+        helpers = None
+    Server(rfile, wfile, shell=shell, helpers=helpers).serve()
 
 
 if __name__ == "__main__":

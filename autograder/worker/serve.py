@@ -2,6 +2,7 @@
 
 Requests (each one message, answered by one message):
 
+* ``{"op": "ping"}`` -> ``{"ok": {"ready": True, ...}}`` (the start-up check)
 * ``{"op": "run_cell", "source": str}`` -> ``{"ok": {"error": str | None, "stdout": str}}``
 * ``{"op": "call", "target": name | Handle, "args": [...], "kwargs": {...}}``
 * ``{"op": "getattr", "target": Handle, "name": str}``
@@ -52,7 +53,7 @@ def _on_alarm(signum, frame):
 
 REFERENCE_ERROR = "ReferenceUnavailable"
 """Type name of the error a redacted reference raises (see ``autograder.redact``)."""
-_CONSTRUCTIBLE = ("supercourse.", "torch.", "worker:")
+_CONSTRUCTIBLE = ("supercourse.", "torch.", "lesson:")
 _MAX_STDOUT = 20_000
 
 
@@ -91,12 +92,73 @@ def describe_error(err: BaseException) -> dict[str, Any]:
     }
 
 
+def _seed_globals(seed: int) -> None:
+    import random
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+
+
+def _tensors_in(value: Any, path: str, out: list[tuple[str, torch.Tensor]], depth: int = 0) -> None:
+    if isinstance(value, torch.Tensor):
+        out.append((path, value))
+    elif depth < 4 and isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _tensors_in(v, f"{path}[{i}]", out, depth + 1)
+    elif depth < 4 and isinstance(value, dict):
+        for k, v in value.items():
+            _tensors_in(v, f"{path}[{k!r}]", out, depth + 1)
+
+
+def _argument_names(fn: Any, args: list, kwargs: dict) -> list[str]:
+    """The parameter name of each positional argument (``"argument 0"`` where the signature does not say)."""
+    import inspect
+
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
+        names = list(bound.arguments)
+    except (TypeError, ValueError):
+        names = []
+    return [names[i] if i < len(names) else f"argument {i}" for i in range(len(args))]
+
+
+def _watching_arguments(fn: Any, args: list, kwargs: dict) -> tuple[Any, list[str]]:
+    """Call ``fn`` and name every tensor argument it changed in place (compared with a copy kept here).
+
+    Arguments crossed from the grader as copies, so only this side can see an in-place edit.
+    """
+    watched: list[tuple[str, torch.Tensor]] = []
+    for name, arg in zip(_argument_names(fn, args, kwargs), args):
+        _tensors_in(arg, name, watched)
+    for name, arg in kwargs.items():
+        _tensors_in(arg, name, watched)
+    with torch.no_grad():
+        copies = [(name, t, t.detach().clone()) for name, t in watched if t.layout == torch.strided]
+    value = fn(*args, **kwargs)
+    modified = []
+    with torch.no_grad():
+        for name, t, before in copies:
+            if t.shape != before.shape or t.dtype != before.dtype or not torch.equal(
+                    torch.nan_to_num(t.detach(), 0.0, 1.0, -1.0), torch.nan_to_num(before, 0.0, 1.0, -1.0)) or \
+                    not torch.equal(t.detach().isnan(), before.isnan()):
+                modified.append(name)
+    return value, modified
+
+
 class Server:
     """Answers requests over ``rfile``/``wfile`` against the namespace ``ns``."""
 
-    def __init__(self, rfile: BinaryIO, wfile: BinaryIO, ns: dict[str, Any] | None = None, shell: Any = None) -> None:
+    def __init__(self, rfile: BinaryIO, wfile: BinaryIO, ns: dict[str, Any] | None = None, shell: Any = None,
+                 helpers: Any = None) -> None:
         self.rfile, self.wfile = rfile, wfile
         self.shell = shell
+        self.helpers = helpers  # the lesson's worker-side helpers (its worker.py), for Construct("lesson:Name")
         self.ns = ns if ns is not None else (shell.user_ns if shell is not None else {})
         self.objects: dict[int, Any] = {}
 
@@ -114,10 +176,14 @@ class Server:
         if isinstance(spec, wire.Construct):
             if not spec.cls.startswith(_CONSTRUCTIBLE):
                 raise wire.WireError(f"will not build {spec.cls!r}")
-            module_name, _, name = spec.cls.rpartition(".")
-            if module_name.startswith("worker:"):  # a helper of this package (e.g. worker:spies.RecordingModel)
-                module_name = f"{__package__}.{module_name.removeprefix('worker:')}"
-            obj = getattr(importlib.import_module(module_name), name)(**spec.kwargs)
+            if spec.cls.startswith("lesson:"):  # a helper of the lesson's worker.py (e.g. lesson:ScriptedModel)
+                if self.helpers is None:
+                    raise wire.WireError(f"this lesson has no worker helpers for {spec.cls!r}")
+                cls = getattr(self.helpers, spec.cls.removeprefix("lesson:"))
+            else:
+                module_name, _, name = spec.cls.rpartition(".")
+                cls = getattr(importlib.import_module(module_name), name)
+            obj = cls(**spec.kwargs)
             if spec.state is not None:
                 obj.load_state_dict(spec.state)
             self._constructed.append(obj)
@@ -163,9 +229,14 @@ class Server:
 
     def _answer_now(self, request: dict[str, Any]) -> None:
         op = request.get("op")
+        modified: list[str] = []
         generators = [a for a in [*request.get("args", []), *request.get("kwargs", {}).values()] if isinstance(a, torch.Generator)]
         try:
-            if op == "run_cell":
+            if op == "ping":
+                if isinstance(request.get("seed"), int):  # the learner's global streams start where no one can predict
+                    _seed_globals(request["seed"])
+                value = {"ready": True, "torch": torch.__version__}
+            elif op == "run_cell":
                 value = self.run_cell(str(request["source"]))
             elif op == "defined":
                 value = {name: name in self.ns for name in request["names"]}
@@ -174,13 +245,14 @@ class Server:
                 fn = self.ns.get(target) if isinstance(target, str) else target
                 if fn is None:
                     raise NameError(f"name {target!r} is not defined")
-                value = fn(*request.get("args", []), **request.get("kwargs", {}))
+                value, modified = _watching_arguments(fn, request.get("args", []), request.get("kwargs", {}))
             elif op == "call_grad":
                 value = self._call_grad(request)
             elif op == "getattr":
                 value = getattr(request["target"], str(request["name"]))
             elif op == "method":
-                value = getattr(request["target"], str(request["name"]))(*request.get("args", []), **request.get("kwargs", {}))
+                method = getattr(request["target"], str(request["name"]))
+                value, modified = _watching_arguments(method, request.get("args", []), request.get("kwargs", {}))
             elif op == "probe":
                 value = getattr(probes, str(request["name"]))(*request.get("args", []))
             else:
@@ -190,6 +262,7 @@ class Server:
             return
         self._reply({
             "ok": value,
+            "modified": modified,
             "generators": [g.get_state() for g in generators],
             "constructed": [probes.report_of(obj) for obj in self._constructed],
         })

@@ -22,12 +22,16 @@ from typing import Any, BinaryIO
 
 import torch
 
-__all__ = ["Handle", "Construct", "WireError", "encode", "decode", "send", "recv", "MAX_JSON", "MAX_BLOB"]
+__all__ = ["Handle", "Construct", "WireError", "encode", "decode", "frame", "header", "parse", "send", "recv",
+           "HEADER_BYTES", "MAX_JSON", "MAX_BLOB", "MAX_TENSORS"]
 
 MAX_JSON = 64 * 2**20
-"""Largest JSON part of one message (bytes)."""
+"""Largest JSON part of a request (bytes); answers have the grader's own, smaller, limits."""
 MAX_BLOB = 1024 * 2**20
-"""Largest tensor blob of one message (bytes)."""
+"""Largest tensor blob of a request (bytes)."""
+MAX_TENSORS = 100_000
+"""Most tensors in one request."""
+_MAX_SAFETENSORS_HEADER = 8 * 2**20
 _MAX_DEPTH = 64
 _HEADER = struct.Struct(">QQ")
 _DTYPES = {
@@ -55,9 +59,8 @@ class Construct:
     """An object the worker builds from plain state before a call: ``cls(**kwargs)`` then ``load_state_dict(state)``.
 
     ``cls`` is a dotted name such as ``"supercourse.model.ToyModel"``, or
-    ``"worker:spies.RecordingModel"`` for a helper of the worker package (the
-    worker builds only classes of ``supercourse``, ``torch`` and its own
-    package). After the call, the worker sends back the object's
+    ``"lesson:ScriptedModel"`` for a helper of the lesson's ``worker.py`` (the
+    worker builds only classes of ``supercourse``, ``torch`` and the lesson's helpers). After the call, the worker sends back the object's
     ``state_dict()`` as plain tensors (:attr:`final_state`) and, for a spy,
     what it recorded (:attr:`records`: untrusted, for messages only).
     """
@@ -234,8 +237,15 @@ def _blob(blobs: dict[str, torch.Tensor], key: Any) -> torch.Tensor:
     return blobs[key]
 
 
-def send(stream: BinaryIO, message: dict[str, Any], handle_of=None) -> None:
-    """Encode and write one message (``message`` values go through :func:`encode`)."""
+HEADER_BYTES = _HEADER.size
+
+
+def frame(message: dict[str, Any], handle_of=None) -> bytes:
+    """One message as bytes: the header (JSON and blob lengths), the JSON, the ``safetensors`` blob.
+
+    The one framing function of the protocol: the grader (:mod:`autograder.sandbox`) and the worker
+    (:func:`send`) both write with it, and both read with :func:`header` and :func:`parse`.
+    """
     blobs: dict[str, torch.Tensor] = {}
     body = json.dumps(encode(message, blobs, handle_of)).encode("utf-8")
     blob = b""
@@ -243,7 +253,53 @@ def send(stream: BinaryIO, message: dict[str, Any], handle_of=None) -> None:
         from safetensors.torch import save
 
         blob = save(blobs)
-    stream.write(_HEADER.pack(len(body), len(blob)) + body + blob)
+    return _HEADER.pack(len(body), len(blob)) + body + blob
+
+
+def header(data: bytes, max_json: int = MAX_JSON, max_blob: int = MAX_BLOB) -> tuple[int, int]:
+    """The JSON and blob lengths a frame's header announces, refused when over the limits (before reading them)."""
+    n_json, n_blob = _HEADER.unpack(data)
+    if n_json > max_json or n_blob > max_blob:
+        raise WireError(f"message too large ({n_json} bytes of JSON, {n_blob} bytes of tensors; the limits are "
+                        f"{max_json} and {max_blob})")
+    return n_json, n_blob
+
+
+def _tensors(blob: bytes, max_tensors: int) -> dict[str, torch.Tensor]:
+    """The blob's tensors; its header is read and bounded before ``safetensors`` decodes anything."""
+    if not blob:
+        return {}
+    if len(blob) < 8:
+        raise WireError("bad tensor data: truncated header")
+    n = int.from_bytes(blob[:8], "little")
+    if n > min(_MAX_SAFETENSORS_HEADER, len(blob) - 8):
+        raise WireError(f"bad tensor data: a header of {n} bytes")
+    try:
+        meta = json.loads(blob[8 : 8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WireError(f"bad tensor data: {err}") from None
+    if not isinstance(meta, dict) or len(meta) > max_tensors + 1:
+        raise WireError(f"bad tensor data: more than {max_tensors} tensors")
+    from safetensors.torch import load
+
+    try:
+        return load(blob)
+    except Exception as err:  # safetensors raises its own error types for bad bytes
+        raise WireError(f"bad tensor data: {err}") from None
+
+
+def parse(body: bytes, blob: bytes, resolve=None, max_tensors: int = MAX_TENSORS) -> Any:
+    """Decode a frame's JSON and blob (lengths already checked by :func:`header`) into plain values."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # bad UTF-8, bad JSON, nesting too deep, an int of too many digits
+        raise WireError(f"message is not JSON: {type(err).__name__}") from None
+    return decode(data, _tensors(blob, max_tensors), resolve)
+
+
+def send(stream: BinaryIO, message: dict[str, Any], handle_of=None) -> None:
+    """Encode and write one message (``message`` values go through :func:`encode`)."""
+    stream.write(frame(message, handle_of))
     stream.flush()
 
 
@@ -260,21 +316,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 def recv(stream: BinaryIO, resolve=None) -> Any:
     """Read and decode one message; raises :class:`EOFError` when the other side is gone."""
-    n_json, n_blob = _HEADER.unpack(_read_exact(stream, _HEADER.size))
-    if n_json > MAX_JSON or n_blob > MAX_BLOB:
-        raise WireError(f"message too large ({n_json} + {n_blob} bytes)")
-    try:
-        body = json.loads(_read_exact(stream, n_json).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise WireError(f"message is not JSON: {err}") from None
-    blobs: dict[str, torch.Tensor] = {}
-    if n_blob:
-        from safetensors.torch import load
-
-        try:
-            blobs = load(_read_exact(stream, n_blob))
-        except EOFError:
-            raise
-        except Exception as err:  # safetensors raises its own error types for bad bytes
-            raise WireError(f"bad tensor data: {err}") from None
-    return decode(body, blobs, resolve)
+    n_json, n_blob = header(_read_exact(stream, HEADER_BYTES))
+    body = _read_exact(stream, n_json)
+    blob = _read_exact(stream, n_blob) if n_blob else b""
+    return parse(body, blob, resolve)
