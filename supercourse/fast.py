@@ -27,6 +27,11 @@ without any of that:
   small operation.
 * **The gradient of the tied model is written out by hand** (below), into
   preallocated buffers: no autograd graph, no per-step allocation.
+* **Or the model's own data.** Given ``batches`` (a subclass's
+  ``generate_batch``, or a dataset), the step copies each batch into the same
+  layout (``a = 1``: ``z = x``) and runs the same maths: a subclass that only
+  changes the data, such as :class:`~supercourse.correlation.SetModel`, keeps
+  the hand-written gradient.
 * **Two exact formulations**, chosen by shape. For ``n`` comparable to ``m``
   (the n=2, m=1 phase diagram) the "Gram" form works with the ``n x n``
   matrix ``A = W^T W``: one ``bmm`` gives both the pre-activation and the
@@ -56,6 +61,7 @@ import threading
 import numpy as np
 import torch
 
+from .instanced import Batches
 from .model import ToyModel
 
 __all__ = ["ToyModelStep", "use_gram_form"]
@@ -319,6 +325,10 @@ class ToyModelStep:
             Meant for a caller that runs torch single-threaded meanwhile, as
             :func:`supercourse.train` does; the blocks, their streams and so
             the results do not depend on it.
+        batches: train on these batches instead of drawing: each call returns
+            the next ``x: (batch_size, n_instances, n_features)`` (e.g. the
+            model's own ``generate_batch``); ``generator`` and ``numpy_rng``
+            are then unused.
 
     Attributes:
         x: the batch drawn by the last call, ``(n_instances, batch, n_features)``.
@@ -333,9 +343,11 @@ class ToyModelStep:
         gram: bool | None = None,
         numpy_rng: bool | None = None,
         workers: int = 1,
+        batches: Batches | None = None,
     ) -> None:
         self.model = model
         self.generator = generator
+        self.batches = batches
         K, m, n, B = model.n_instances, model.n_hidden, model.n_features, batch_size
         self.K, self.m, self.n, self.B = K, m, n, B
         dev, dt = model.W.device, model.W.dtype
@@ -343,7 +355,7 @@ class ToyModelStep:
         self.relu = model.activation == "relu"
         self.gram = use_gram_form(n, m) if gram is None else bool(gram)
         np_dtype = _numpy_dtype(dt)
-        usable = dev.type == "cpu" and np_dtype is not None
+        usable = dev.type == "cpu" and np_dtype is not None and batches is None
         self.numpy_rng = usable if numpy_rng is None else bool(numpy_rng)
         if self.numpy_rng and not usable:
             raise ValueError("numpy_rng needs a float32 or float64 model on the CPU")
@@ -360,7 +372,7 @@ class ToyModelStep:
         # Entry active when u >= q = 1 - p; then x = (u - q) a with a = 1/p
         # rounded one ulp down, so that the largest draw stays below 1.
         a = p.clamp_min(1e-30).reciprocal()
-        a = torch.nextafter(a, torch.zeros_like(a))
+        a = torch.nextafter(a, torch.zeros_like(a)) if batches is None else torch.ones_like(p)
         self.q3 = (1.0 - p64).to(dt)[:, :, None].contiguous()  # (K, n, 1)
         self.a3 = a[:, :, None].contiguous()
         self.neg_a3 = (-a)[:, :, None].contiguous()
@@ -420,6 +432,14 @@ class ToyModelStep:
             gb_out = model.b_final.grad = torch.zeros_like(model.b_final)
         n = self.n
         loss = torch.empty(self.K, device=self.device, dtype=W.dtype) if want_loss else None
+        if self.batches is not None:
+            x = self.batches()
+            if tuple(x.shape) != (self.B, self.K, n):
+                raise ValueError(
+                    f"a batch must have shape (batch={self.B}, n_instances={self.K}, n_features={n}), "
+                    f"got {tuple(x.shape)}"
+                )
+            self._z.copy_(x.permute(1, 2, 0))
         if self.gram:
             # pre = W^T W x + b = A x + b and pre - x = (A - I) x + b, both from
             # one bmm of the stacked [A; A - I] diag(a) with z = x / a.
@@ -454,7 +474,9 @@ class ToyModelStep:
         for i in range(first, len(self.blocks), self.workers):
             k0, k1 = self.blocks[i]
             z = self._z[k0:k1]
-            if self._samplers:
+            if self.batches is not None:
+                pass  # copied in by __call__
+            elif self._samplers:
                 self._samplers[i].fill(z, self._z[k0:k1].numpy().reshape(-1))
             else:
                 torch.rand(z.shape, generator=self.generator, out=z)

@@ -21,8 +21,11 @@ instances here (parameters keep the instance dimension first):
 
   with ``x_i`` zero with probability ``S`` and otherwise uniform on [-1, 1].
 
-Both have ``generate_batch``, ``forward``, ``per_instance_loss`` and ``loss``,
-so :func:`supercourse.train` trains them (through autograd). The functional
+Both are :class:`~supercourse.model.SparseFeatureModel` s (the toy model's
+base: densities, importances, the importance-weighted loss against
+``target``), so :func:`supercourse.train` trains them; their gradients are
+written out by hand in :mod:`supercourse.analytic` (a subclass with its own
+``forward`` trains through autograd). The functional
 forms :func:`neuron_forward` and :func:`abs_forward` are what the lesson's
 exercises ask for.
 
@@ -47,8 +50,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._validate import check_nonnegative, check_positive_int, check_probability, check_tensor
-from .data import per_feature, sparse_uniform
+from ._validate import check_positive_int, check_tensor
+from .data import sparse_uniform
+from .instanced import Batches
+from .model import SparseFeatureModel
 
 __all__ = [
     "NeuronModel",
@@ -174,67 +179,7 @@ def signed_sparse_uniform(
 # --------------------------------------------------------------------------- the models
 
 
-class _InstancedModel(nn.Module):
-    """What both models share: densities, importances, batch checks, the importance-weighted loss."""
-
-    feature_probability: torch.Tensor
-    importance: torch.Tensor
-
-    def __init__(
-        self,
-        n_features: int,
-        n_hidden: int,
-        n_instances: int,
-        feature_probability: float | torch.Tensor,
-        importance: float | torch.Tensor,
-    ) -> None:
-        super().__init__()
-        self.n_features = check_positive_int("n_features", n_features)
-        self.n_hidden = check_positive_int("n_hidden", n_hidden)
-        self.n_instances = check_positive_int("n_instances", n_instances)
-        p = per_feature("feature_probability", feature_probability, n_instances, n_features, "instances")
-        imp = per_feature("importance", importance, n_instances, n_features, "features")
-        self.register_buffer("feature_probability", check_probability("feature_probability", p))
-        self.register_buffer("importance", check_nonnegative("importance", imp))
-
-    @property
-    def device(self) -> torch.device:
-        return self.b_final.device
-
-    def extra_repr(self) -> str:
-        return f"n_features={self.n_features}, n_hidden={self.n_hidden}, n_instances={self.n_instances}"
-
-    def _check_batch(self, name: str, x: object) -> torch.Tensor:
-        x = check_tensor(
-            name, x, shape=(None, self.n_instances, self.n_features), names=("batch", "n_instances", "n_features")
-        )
-        if x.device != self.device:
-            raise ValueError(f"{name} is on {x.device} but the model is on {self.device}; move one of them")
-        if x.dtype != self.b_final.dtype:
-            raise TypeError(f"{name} has dtype {x.dtype} but the model's weights are {self.b_final.dtype}")
-        return x
-
-    def target(self, x: torch.Tensor) -> torch.Tensor:
-        """What the model should output for ``x: (batch, n_instances, n_features)`` (same shape)."""
-        return x
-
-    def per_instance_loss(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        """Importance-weighted squared error against :meth:`target`, mean over batch and features.
-
-        ``x, x_hat: (batch, n_instances, n_features) -> (n_instances,)``.
-        """
-        x = self._check_batch("x", x)
-        x_hat = self._check_batch("x_hat", x_hat)
-        if x.shape != x_hat.shape:
-            raise ValueError(f"x_hat must have the shape of x {tuple(x.shape)}, got {tuple(x_hat.shape)}")
-        return (self.importance * (self.target(x) - x_hat) ** 2).mean(dim=(0, 2))
-
-    def loss(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        """:meth:`per_instance_loss` summed over instances (a scalar): each instance's gradient is its own."""
-        return self.per_instance_loss(x, x_hat).sum()
-
-
-class NeuronModel(_InstancedModel):
+class NeuronModel(SparseFeatureModel):
     """The tied-weight model with a ReLU on every hidden unit, ``x -> ReLU(W^T ReLU(W x) + b)``.
 
     Args:
@@ -250,6 +195,8 @@ class NeuronModel(_InstancedModel):
             column ``W[k, :, i]`` feature ``i``'s direction.
         b_final: ``(n_instances, n_features)``, zero at init.
     """
+
+    GRADIENT_OF = ("hidden", "forward", "target", "per_instance_loss", "loss")
 
     W: nn.Parameter
     b_final: nn.Parameter
@@ -284,16 +231,18 @@ class NeuronModel(_InstancedModel):
         """``x: (batch, n_instances, n_features) -> x'`` of the same shape."""
         return torch.relu(torch.einsum("bih,ihf->bif", self.hidden(x), self.W) + self.b_final)
 
-    def generate_batch(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sparse features uniform on [0, 1) at the model's densities: ``(batch_size, n_instances, n_features)``."""
-        return sparse_uniform(batch_size, self.feature_probability, generator=generator)
-
     def neuron_weights(self) -> torch.Tensor:
         """``(n_instances, n_hidden, n_features)``: each neuron's input weights (a detached CPU copy of ``W``)."""
         return self.W.detach().cpu().clone()
 
+    def _analytic_step(self, batch_size: int, generator: torch.Generator, batches: Batches):
+        """The hand-written step (:class:`supercourse.analytic.NeuronStep`), fed with ``batches``."""
+        from .analytic import NeuronStep
 
-class AbsValueModel(_InstancedModel):
+        return NeuronStep(self, batch_size, batches)
+
+
+class AbsValueModel(SparseFeatureModel):
     """An untied model that computes ``|x|``: ``y' = ReLU(W2 ReLU(W1 x) + b)``.
 
     Inputs are zero with probability ``S`` and otherwise uniform on [-1, 1)
@@ -305,6 +254,8 @@ class AbsValueModel(_InstancedModel):
         W2: ``(n_instances, n_features, n_hidden)`` output weights, Xavier-normal.
         b_final: ``(n_instances, n_features)``, zero at init.
     """
+
+    GRADIENT_OF = ("hidden", "forward", "target", "per_instance_loss", "loss")
 
     W1: nn.Parameter
     W2: nn.Parameter
@@ -355,6 +306,12 @@ class AbsValueModel(_InstancedModel):
         """``(n_instances, n_hidden, n_features)``: each neuron's input weights after :func:`balance_neurons`."""
         W1, _ = balance_neurons(self.W1.detach().cpu(), self.W2.detach().cpu())
         return W1
+
+    def _analytic_step(self, batch_size: int, generator: torch.Generator, batches: Batches):
+        """The hand-written step (:class:`supercourse.analytic.AbsValueStep`), fed with ``batches``."""
+        from .analytic import AbsValueStep
+
+        return AbsValueStep(self, batch_size, batches)
 
 
 # --------------------------------------------------------------------------- neuron readouts
@@ -528,8 +485,8 @@ def count_neurons(
 # --------------------------------------------------------------------------- restarts
 
 
-def _check_model(model: object) -> _InstancedModel:
-    if not isinstance(model, _InstancedModel):
+def _check_model(model: object) -> NeuronModel | AbsValueModel:
+    if not isinstance(model, (NeuronModel, AbsValueModel)):
         raise TypeError(f"model must be a NeuronModel or an AbsValueModel, got {type(model).__name__}")
     return model
 

@@ -3,10 +3,12 @@
 Every step draws a fresh batch with the model's own ``generate_batch``, runs
 the model's own ``forward``, takes the per-instance losses summed over
 instances as the objective (what :meth:`ToyModel.loss` is), lets autograd
-compute the gradient and steps a default ``torch.optim.AdamW``. The fast
-trainer must agree with it (statistically: the two draw different random
-numbers); the benchmark times it as its baseline and the lesson 02 check
-compares learners' loops with it.
+compute the gradient, steps a default ``torch.optim.AdamW`` and runs the
+model's ``after_step`` (a course model's hook: an SAE's unit-norm decoder).
+:func:`supercourse.train` must agree with it: to rounding on the analytic and
+autograd paths, which draw the same batches from the same seed, and
+statistically on the fast path, which draws its own; the benchmark times it as
+its baseline and the lesson 02 check compares learners' loops with it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from torch import nn
 
 from ._validate import check_positive_int
+from .instanced import InstancedModel
 
 __all__ = ["reference_train"]
 
@@ -59,6 +62,8 @@ def reference_train(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if isinstance(model, InstancedModel):
+            model.after_step()  # e.g. an SAE puts its decoder columns back on the unit sphere
         if step % log_every == 0 or step == steps - 1:
             history.append(per_instance.detach())
     return torch.stack(history).cpu()

@@ -40,6 +40,7 @@ from torch import nn
 
 from ._validate import check_nonnegative, check_positive_int, check_tensor
 from .data import sparse_uniform
+from .instanced import Batches, InstancedModel
 
 __all__ = [
     "SparseAutoencoder",
@@ -304,8 +305,16 @@ def _per_instance(name: str, value: float | torch.Tensor, n_instances: int) -> t
     return t
 
 
-class SparseAutoencoder(nn.Module):
+class SparseAutoencoder(InstancedModel):
     """``n_instances`` sparse autoencoders side by side, each with its own L1 coefficient and dictionary size.
+
+    An :class:`~supercourse.instanced.InstancedModel` like the course's other
+    models: batches ``(batch, n_instances, d_in)``, :meth:`per_instance_loss`
+    of ``forward``'s output, and :meth:`after_step` (unit-norm decoder columns)
+    after every update, so :func:`supercourse.train` trains it on a
+    ``dataset`` too; :func:`train_sae` adds sampling with replacement and
+    dead-latent resampling. Its gradient is written out by hand
+    (:class:`supercourse.analytic.SAEStep`).
 
     Args:
         d_in: width of the activations reconstructed.
@@ -324,6 +333,9 @@ class SparseAutoencoder(nn.Module):
         buffers ``l1_coeff (n_instances,)`` and ``latent_mask (n_instances, d_sae)``.
     """
 
+    INPUT_DIM = "d_in"
+    GRADIENT_OF = ("forward", "target", "per_instance_loss", "loss")
+
     def __init__(
         self,
         d_in: int,
@@ -334,10 +346,10 @@ class SparseAutoencoder(nn.Module):
         dict_sizes: list[int] | torch.Tensor | None = None,
         seed: int | None = None,
     ) -> None:
-        super().__init__()
-        self.d_in = check_positive_int("d_in", d_in)
-        self.d_sae = check_positive_int("d_sae", d_sae)
-        self.n_instances = check_positive_int("n_instances", n_instances)
+        d_in = check_positive_int("d_in", d_in)
+        d_sae = check_positive_int("d_sae", d_sae)
+        super().__init__(n_instances)
+        self.d_in, self.d_sae = d_in, d_sae
         if k is not None:
             k = check_positive_int("k", k)
             if k > d_sae:
@@ -379,10 +391,42 @@ class SparseAutoencoder(nn.Module):
     def _mask(self) -> torch.Tensor | None:
         return None if bool(self.latent_mask.all()) else self.latent_mask
 
+    def _reference_parameter(self) -> torch.Tensor:
+        return self.W_e
+
+    def _lambda(self) -> float | torch.Tensor:
+        return 0.0 if self.k is not None else self.l1_coeff
+
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``h: (batch, n_instances, d_in)`` -> ``(h_hat, f, loss (n_instances,))`` (:func:`sae_forward`)."""
-        lam = 0.0 if self.k is not None else self.l1_coeff
-        return sae_forward(h, self.W_e, self.b_e, self.W_d, self.b_d, lam, k=self.k, latent_mask=self._mask())
+        lam, mask = self._lambda(), self._mask()
+        return sae_forward(h, self.W_e, self.b_e, self.W_d, self.b_d, lam, k=self.k, latent_mask=mask)
+
+    def per_instance_loss(self, h: torch.Tensor, output: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The loss of ``output = self(h)``: squared error (mean over batch and ``d_in``) plus lambda times the L1.
+
+        ``h: (batch, n_instances, d_in)``; ``output``'s first two entries are
+        ``h_hat (batch, n_instances, d_in)`` and ``f (batch, n_instances, d_sae)``.
+        Returns ``(n_instances,)`` (what :func:`sae_forward` returns as its loss).
+        """
+        h = self._check_batch("h", h)
+        if not isinstance(output, (tuple, list)) or len(output) < 2:
+            raise TypeError(f"output must be the SAE's (h_hat, f, ...), got {type(output).__name__}")
+        h_hat, f = output[0], output[1]
+        h_hat = self._check_batch("h_hat", h_hat)
+        check_tensor("f", f, shape=(h.shape[0], self.n_instances, self.d_sae), names=("batch", "n_instances", "d_sae"))
+        mse = (h_hat - self.target(h)).square().mean(dim=(0, 2))
+        return mse + self._lambda() * f.sum(dim=2).mean(dim=0)
+
+    def after_step(self) -> None:
+        """Unit-norm decoder columns after every update (:meth:`normalize_decoder_`)."""
+        self.normalize_decoder_()
+
+    def _analytic_step(self, batch_size: int, generator: torch.Generator, batches: Batches):
+        """The hand-written step (:class:`supercourse.analytic.SAEStep`), fed with ``batches``."""
+        from .analytic import SAEStep
+
+        return SAEStep(self, batch_size, batches)
 
     def decoder_directions(self) -> torch.Tensor:
         """``(n_instances, d_in, d_sae)`` the decoder columns, zero for latents outside an instance's dictionary."""
@@ -512,14 +556,21 @@ def train_sae(
     resample_every: int | None = None,
     resample_batch: int = 4096,
     log_every: int | None = None,
+    progress: bool = True,
 ) -> SAEHistory:
     """Train every instance of ``sae`` at once: Adam, unit-norm decoder after every step, optional resampling.
+
+    The step is :class:`supercourse.analytic.SAEStep` (the gradient written
+    out by hand; a subclass with its own ``forward`` or loss trains through
+    autograd), the update one fused Adam kernel, on one CPU thread or on
+    torch's threads, whichever runs faster here (:mod:`supercourse.threads`).
 
     Args:
         sae: trained in place (on the device of its parameters).
         data: ``(n_samples, n_instances or 1, d_in)`` activations to draw batches
-            from, or ``f(batch_size, generator) -> (batch, n_instances or 1, d_in)``.
-            A size-1 instance dimension feeds every SAE the same batch.
+            from (with replacement), or ``f(batch_size, generator) -> (batch,
+            n_instances or 1, d_in)``. A size-1 instance dimension feeds every
+            SAE the same batch.
         steps, batch_size, lr: Adam's recipe (no weight decay).
         seed: seeds the batches and the resampling draws.
         resample_every: if given, every this many steps (not in the last quarter of
@@ -527,10 +578,16 @@ def train_sae(
             resampled (:func:`resample_dead_latents`) on a batch of
             ``resample_batch`` inputs, and their Adam moments reset.
         log_every: log the losses every this many steps (default about 100 points).
+        progress: show a progress bar (never while autograding).
 
     Returns:
-        a :class:`SAEHistory`.
+        a :class:`SAEHistory`; its ``extra`` holds ``seed``, ``batch_size``,
+        ``lr``, ``path`` (``"analytic"`` or ``"autograd"``), ``threads`` and
+        ``thread_steps`` (as :class:`supercourse.History`).
     """
+    from .threads import ThreadChooser, torch_threads
+    from .training import FusedAdamW, _Progress, _progress_wanted, _thread_record, gradient_path
+
     if not isinstance(sae, SparseAutoencoder):
         raise TypeError(f"sae must be a SparseAutoencoder, got {type(sae).__name__}")
     steps = check_positive_int("steps", steps)
@@ -544,37 +601,64 @@ def train_sae(
     sample = _batch_source(data, sae.n_instances, sae.d_in)
     gen = torch.Generator(device=device).manual_seed(seed)
     params = [sae.W_e, sae.b_e, sae.W_d, sae.b_d]
-    optimizer = torch.optim.Adam(params, lr=lr)
-    fired = torch.zeros(sae.n_instances, sae.d_sae, dtype=torch.bool, device=device)
+
+    def batches() -> torch.Tensor:
+        return sample(batch_size, gen).to(device).expand(batch_size, sae.n_instances, sae.d_in)
+
+    for p in params:
+        p.grad = None
+    path = gradient_path(sae)
+    step_fn = sae._analytic_step(batch_size, gen, batches) if path == "analytic" else _AutogradSAEStep(sae, batches)
+    if FusedAdamW.available(params):  # AdamW without weight decay is Adam
+        fused = FusedAdamW(params, weight_decay=0.0)
+        update, moments = fused.step, fused.state
+    else:  # pragma: no cover - torch builds without the fused kernel for this device
+        optimizer = torch.optim.Adam(params, lr=lr)
+        update, moments = (lambda lr_now: optimizer.step()), _adam_moments(optimizer)
+    chooser = None
+    if device.type == "cpu":
+        key = ("train_sae", type(sae).__qualname__, tuple(tuple(p.shape) for p in params), batch_size, path,
+               torch.get_num_threads())
+        chooser = ThreadChooser.resume(key, torch.get_num_threads())
     resampled = torch.zeros(sae.n_instances, dtype=torch.long)
     log_steps, losses = [], []
+    bar = _Progress(_progress_wanted(progress), steps, f"training {sae.n_instances} SAE(s) on {device.type}")
+    bar_every = max(1, steps // 200)
     start = time.perf_counter()
-    for step in range(steps):
-        h = sample(batch_size, gen).to(device)
-        h = h.expand(batch_size, sae.n_instances, sae.d_in)
-        _, f, loss = sae(h)
-        optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        optimizer.step()
-        sae.normalize_decoder_()
-        fired |= (f.detach() > 0).any(dim=0)
-        if step % log_every == 0 or step == steps - 1:
-            log_steps.append(step)
-            losses.append(loss.detach().cpu())
-        if resample_every is not None and (step + 1) % resample_every == 0 and step + 1 <= 0.75 * steps:
-            dead = ~fired & sae.latent_mask
-            if bool(dead.any()):
-                h_big = sample(resample_batch, gen).to(device).expand(resample_batch, sae.n_instances, sae.d_in)
-                W_e, b_e, W_d = resample_dead_latents(
-                    sae.W_e.detach(), sae.b_e.detach(), sae.W_d.detach(), sae.b_d.detach(), dead, h_big, gen, k=sae.k
-                )
-                with torch.no_grad():
-                    sae.W_e.copy_(W_e)
-                    sae.b_e.copy_(b_e)
-                    sae.W_d.copy_(W_d)
-                _reset_moments(optimizer, sae, dead)
-                resampled += dead.sum(dim=1).cpu()
-            fired.zero_()
+    try:
+        with torch_threads(torch.get_num_threads()):  # the chooser's settings end with the run
+            for step in range(steps):
+                if chooser is not None:
+                    chooser.begin()
+                loss = step_fn(step % log_every == 0 or step == steps - 1)
+                update(lr)
+                sae.after_step()
+                if chooser is not None:
+                    chooser.end()
+                if loss is not None:
+                    log_steps.append(step)
+                    losses.append(loss.detach().cpu())
+                if resample_every is not None and (step + 1) % resample_every == 0 and step + 1 <= 0.75 * steps:
+                    dead = ~step_fn.fired & sae.latent_mask
+                    if bool(dead.any()):
+                        h_big = sample(resample_batch, gen).to(device).expand(resample_batch, sae.n_instances, sae.d_in)
+                        W_e, b_e, W_d = resample_dead_latents(
+                            sae.W_e.detach(), sae.b_e.detach(), sae.W_d.detach(), sae.b_d.detach(), dead, h_big, gen,
+                            k=sae.k,
+                        )
+                        with torch.no_grad():
+                            sae.W_e.copy_(W_e)
+                            sae.b_e.copy_(b_e)
+                            sae.W_d.copy_(W_d)
+                        _reset_moments(moments, sae, dead)
+                        resampled += dead.sum(dim=1).cpu()
+                    step_fn.fired.zero_()
+                if (step + 1) % bar_every == 0 or step == steps - 1:
+                    bar.update(step + 1, losses[-1] if losses else None)
+        if chooser is not None:
+            chooser.save(key)
+    finally:
+        bar.close()
     for p in params:
         p.grad = None
     return SAEHistory(
@@ -582,23 +666,54 @@ def train_sae(
         losses=torch.stack(losses),
         resampled=resampled,
         wall_time=time.perf_counter() - start,
-        extra={"seed": seed, "batch_size": batch_size, "lr": lr},
+        extra={"seed": seed, "batch_size": batch_size, "lr": lr, "path": path,
+               **_thread_record(chooser, torch.get_num_threads(), steps)},
     )
 
 
+class _AutogradSAEStep:
+    """:func:`train_sae`'s step through autograd (an SAE subclass with its own forward or loss)."""
+
+    def __init__(self, sae: SparseAutoencoder, batches: Batches) -> None:
+        self.sae, self.batches = sae, batches
+        self.fired = torch.zeros(sae.n_instances, sae.d_sae, dtype=torch.bool, device=sae.W_e.device)
+
+    def __call__(self, want_loss: bool) -> torch.Tensor | None:
+        h = self.batches()
+        out = self.sae(h)
+        loss = self.sae.loss(h, out)
+        for p in self.sae.parameters():
+            p.grad = None
+        loss.backward()
+        self.fired |= (out[1].detach() > 0).any(dim=0)
+        if not want_loss:
+            return None
+        with torch.no_grad():
+            return self.sae.per_instance_loss(h, tuple(o.detach() for o in out))
+
+
+def _adam_moments(optimizer: torch.optim.Optimizer):
+    def moments(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        state = optimizer.state.get(p, {})
+        return (state["exp_avg"], state["exp_avg_sq"]) if "exp_avg" in state else None
+
+    return moments
+
+
 @torch.no_grad()
-def _reset_moments(optimizer: torch.optim.Optimizer, sae: SparseAutoencoder, dead: torch.Tensor) -> None:
-    """Zero Adam's moments of the resampled latents (their encoder rows, biases and decoder columns)."""
+def _reset_moments(moments, sae: SparseAutoencoder, dead: torch.Tensor) -> None:
+    """Zero Adam's moments of the resampled latents (their encoder rows, biases and decoder columns).
+
+    ``moments(param)`` returns the ``(exp_avg, exp_avg_sq)`` of a parameter (``None`` before its first step).
+    """
     masks = {
         sae.W_e: dead[:, :, None].expand_as(sae.W_e),
         sae.b_e: dead,
         sae.W_d: dead[:, None, :].expand_as(sae.W_d),
     }
     for p, mask in masks.items():
-        state = optimizer.state.get(p, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in state:
-                state[key].masked_fill_(mask, 0.0)
+        for moment in moments(p) or ():
+            moment.masked_fill_(mask, 0.0)
 
 
 def hidden_dataset(W: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

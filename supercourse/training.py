@@ -13,11 +13,12 @@ autograd with the same recipe, schedule, logging, callback and progress bar.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator, Literal
 
 import torch
 from torch import nn
@@ -25,10 +26,15 @@ from torch import nn
 from ._validate import check_positive_int
 from .devices import pick_device
 from .fast import ToyModelStep
+from .instanced import InstancedModel
 from .model import ToyModel
 from .schedules import Schedule, resolve_schedule
+from .threads import ThreadChooser, torch_threads
 
-__all__ = ["History", "train", "make_adamw", "uses_fast_path", "Callback"]
+__all__ = ["History", "train", "make_adamw", "uses_fast_path", "gradient_path", "show_progress", "Callback",
+           "GradientPath"]
+
+GradientPath = Literal["fast", "analytic", "autograd"]
 
 Callback = Callable[[int, nn.Module, torch.Tensor], object]
 """``callback(step, model, per_instance_loss)``, called by :func:`train` at every logged step."""
@@ -43,6 +49,10 @@ class History:
         losses: ``(n_logged, n_instances)`` per-instance loss at those steps (CPU).
         wall_time: seconds spent in the training loop.
         device: the device trained on.
+        extra: ``seed``; ``path`` (:func:`gradient_path`); ``threads``, torch's CPU
+            threads the steps settled on, and ``thread_steps``, ``{threads: steps}``
+            (:class:`~supercourse.threads.ThreadChooser`); ``n_examples`` when trained
+            on a dataset.
     """
 
     steps: torch.Tensor
@@ -107,17 +117,32 @@ class FusedAdamW:
         except (RuntimeError, TypeError, NotImplementedError):
             return False
 
+    def state(self, param: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(exp_avg, exp_avg_sq)`` of ``param``: Adam's first and second moments, to read or edit in place."""
+        for leaf, m, v in zip(self._leaves, self.exp_avgs, self.exp_avg_sqs):
+            if leaf is param:
+                return m, v
+        raise KeyError("param is not one of this optimizer's parameters")
+
     def step(self, lr: float | torch.Tensor, grads: list[torch.Tensor] | None = None) -> None:
+        params, exp_avgs, exp_avg_sqs, state_steps = self.params, self.exp_avgs, self.exp_avg_sqs, self.state_steps
         if grads is None:
             grads = [p.grad for p in self._leaves]
-        torch._foreach_add_(self.state_steps, 1)
+            if any(g is None for g in grads):  # as torch.optim: a parameter without a gradient is not stepped
+                keep = [i for i, g in enumerate(grads) if g is not None]
+                params, exp_avgs, exp_avg_sqs, state_steps, grads = (
+                    [seq[i] for i in keep] for seq in (params, exp_avgs, exp_avg_sqs, state_steps, grads)
+                )
+                if not keep:
+                    return
+        torch._foreach_add_(state_steps, 1)
         torch._fused_adamw_(
-            self.params,
+            params,
             grads,
-            self.exp_avgs,
-            self.exp_avg_sqs,
+            exp_avgs,
+            exp_avg_sqs,
             [],
-            self.state_steps,
+            state_steps,
             lr=lr,
             beta1=self.betas[0],
             beta2=self.betas[1],
@@ -137,9 +162,30 @@ def _check_number(name: str, value: object, minimum: float, strict: bool) -> flo
     return float(value)
 
 
+_SHOW_PROGRESS = 0
+"""How many :func:`show_progress` blocks are open."""
+
+
+@contextlib.contextmanager
+def show_progress() -> Iterator[None]:
+    """Inside this block every :func:`train` and :func:`~supercourse.sae.train_sae` shows its progress bar,
+    even when its caller passed ``progress=False`` (never while autograding).
+
+    For long runs made of many trainings whose callers chose no bar, e.g.
+    ``with show_progress(): experiment.run(...)`` in ``supercourse reproduce``.
+    """
+    global _SHOW_PROGRESS
+    _SHOW_PROGRESS += 1
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS -= 1
+
+
 def _progress_wanted(progress: bool) -> bool:
     # Autograding executes notebooks headless: no bars in graded output.
-    return progress and not os.environ.get("NBGRADER_EXECUTION") and not os.environ.get("SUPERCOURSE_GRADING")
+    grading = os.environ.get("NBGRADER_EXECUTION") or os.environ.get("SUPERCOURSE_GRADING")
+    return (progress or _SHOW_PROGRESS > 0) and not grading
 
 
 def _in_jupyter() -> bool:
@@ -227,26 +273,65 @@ class _Progress:
             self.handle.update(self._bundle(final=True), raw=True)
 
 
-FAST_PATH_METHODS = ("generate_batch", "forward", "hidden", "loss", "per_instance_loss")
-"""The :class:`ToyModel` methods whose maths the fast step reproduces: a subclass that overrides none of them
-gets the fast path."""
+FAST_PATH_METHODS = ("hidden", "forward", "target", "per_instance_loss", "loss", "generate_batch")
+"""The :class:`ToyModel` methods whose maths the fast step reproduces, its data included
+(``ToyModel.GRADIENT_OF`` and ``generate_batch``): a subclass that overrides none of them gets the fast path."""
+
+ANALYTIC_DTYPES = (torch.float32, torch.float64)
+
+
+def _gradient_owner(model: nn.Module) -> type | None:
+    """The class of ``model`` whose hand-written gradient applies (``None``: none, or a method it reproduces is
+    overridden)."""
+    if not isinstance(model, InstancedModel) or model._forward_hooks or model._forward_pre_hooks:
+        return None  # forward hooks run only when the module is called, i.e. through autograd
+    cls = type(model)
+    owner = next((c for c in cls.__mro__ if "_analytic_step" in vars(c) and c is not InstancedModel), None)
+    if owner is None:
+        return None
+    for name in owner.GRADIENT_OF:
+        if name in vars(model) or getattr(cls, name) is not getattr(owner, name):
+            return None
+    return owner
+
+
+def gradient_path(model: nn.Module, dataset: torch.Tensor | None = None) -> GradientPath:
+    """Which gradient :func:`train` uses for ``model``: ``"fast"``, ``"analytic"`` or ``"autograd"``.
+
+    * ``"fast"``: a :class:`ToyModel` that overrides none of :data:`FAST_PATH_METHODS`
+      (its data included), trained without a ``dataset``: :mod:`supercourse.fast`
+      draws the data itself;
+    * ``"analytic"``: a model whose class writes its gradient out by hand
+      (``_analytic_step``) and that overrides none of the methods that gradient
+      reproduces (``GRADIENT_OF``: forward, target, losses), has no forward
+      hooks, float32/float64 parameters that all train: it is fed with its own
+      ``generate_batch`` (or the ``dataset``), e.g.
+      :class:`~supercourse.correlation.SetModel`,
+      :class:`~supercourse.neurons.NeuronModel`, the SAE;
+    * ``"autograd"``: anything else.
+    """
+    owner = _gradient_owner(model)
+    if owner is None:
+        return "autograd"
+    params = list(model.parameters())
+    if not params or not all(p.requires_grad for p in params) or any(p.dtype not in ANALYTIC_DTYPES for p in params):
+        return "autograd"
+    if dataset is None and owner is ToyModel:
+        if all(name not in vars(model) and getattr(type(model), name) is getattr(ToyModel, name)
+               for name in FAST_PATH_METHODS):
+            return "fast"
+    return "analytic"
 
 
 def uses_fast_path(model: nn.Module) -> bool:
-    """Whether :func:`train` trains ``model`` with the fast analytic step (else through autograd).
+    """Whether :func:`train` trains ``model`` with the fast step of :mod:`supercourse.fast` on data it draws itself.
 
-    True exactly when the model's data, forward and loss are what
-    :class:`~supercourse.fast.ToyModelStep` computes: ``model`` is a
+    True exactly when :func:`gradient_path` is ``"fast"``: ``model`` is a
     :class:`ToyModel` whose class (and instance) overrides none of
-    :data:`FAST_PATH_METHODS` and which has no forward hooks.
+    :data:`FAST_PATH_METHODS` and which has no forward hooks. (A subclass with
+    its own data only keeps the hand-written gradient: ``"analytic"``.)
     """
-    if not isinstance(model, ToyModel):
-        return False
-    cls = type(model)
-    for name in FAST_PATH_METHODS:
-        if getattr(cls, name) is not getattr(ToyModel, name) or name in vars(model):
-            return False
-    return not (model._forward_hooks or model._forward_pre_hooks)
+    return gradient_path(model) == "fast"
 
 
 def train(
@@ -266,13 +351,15 @@ def train(
     """Train every instance of ``model`` at once with AdamW (the paper's recipe by default).
 
     Args:
-        model: a :class:`ToyModel`, or any module with ``generate_batch(batch_size,
-            generator)`` and ``loss(x, x_hat)`` (and optionally
-            ``per_instance_loss``). Trained in place and moved to ``device``.
-            A subclass's own ``generate_batch``, ``forward`` and losses are
-            what it trains on (:func:`uses_fast_path` says which path runs):
-            the gradient is that of ``model.loss``, the logged loss
-            ``model.per_instance_loss``.
+        model: a :class:`ToyModel` or any model of the course
+            (:class:`~supercourse.instanced.InstancedModel`), or any module with
+            ``generate_batch(batch_size, generator)`` and ``loss(x, x_hat)`` (and
+            optionally ``per_instance_loss``). Trained in place and moved to
+            ``device``. A subclass's own ``generate_batch``, ``forward`` and
+            losses are what it trains on (:func:`gradient_path` says which
+            gradient runs): the gradient is that of ``model.loss``, the logged
+            loss ``model.per_instance_loss``; an ``InstancedModel``'s
+            ``after_step()`` runs after every update.
         steps, batch_size: optimisation steps, and fresh samples per step per instance.
         lr, weight_decay: AdamW's learning rate and decoupled weight decay.
         lr_schedule: ``"constant"``, ``"linear"``, ``"cosine"`` or ``f(step, steps) -> factor``.
@@ -297,8 +384,7 @@ def train(
             ``min(batch_size, n_examples)`` rows of a seeded random permutation
             (reshuffled when too few are left for a batch: batches never repeat
             an example, and with ``batch_size >= n_examples`` every step is
-            the full dataset). ``model.generate_batch`` is not called. Always
-            trains through autograd.
+            the full dataset). ``model.generate_batch`` is not called.
 
     Returns:
         a :class:`History` with ``losses: (n_logged, n_instances)``; for a module
@@ -331,73 +417,90 @@ def train(
         raise ValueError("model has no trainable parameters")
     lrs = [lr * schedule(step, steps) for step in range(steps)]
 
-    fast_path = dataset is None and uses_fast_path(model)
-    threads = torch.get_num_threads()
-    single_threaded = fast_path and dev.type == "cpu" and threads > 1
-    if fast_path:
-        # On the CPU torch runs single-threaded while training and the step
-        # spreads its blocks of instances over `threads` workers instead: one
-        # join per step rather than a parallel region (and its barrier) per
-        # small operation, which costs a scheduler time slice whenever the
-        # cores are shared.
-        step_fn = ToyModelStep(model, batch_size, generator, workers=threads if dev.type == "cpu" else 1)
-        n_instances = loss_columns = model.n_instances
-        if FusedAdamW.available(params):
-            fused = FusedAdamW(params, weight_decay)
-            update = fused.step
-        else:  # pragma: no cover - torch builds without the fused kernel for this device
-            fused, optimizer = None, make_adamw(params, lr, weight_decay)
-            update = _optimizer_update(optimizer)
-    else:
+    path = gradient_path(model, dataset)
+    if path != "fast":
         for method in ("generate_batch", "loss") if dataset is None else ("loss",):
             if not callable(getattr(model, method, None)):
                 raise TypeError(f"model must define {method}(); {type(model).__name__} does not")
+    user_threads = torch.get_num_threads()
+    if path == "fast":
+        # On the CPU torch runs single-threaded while training and the step
+        # spreads its blocks of instances over `user_threads` workers instead:
+        # one join per step rather than a parallel region (and its barrier) per
+        # small operation, which costs a scheduler time slice whenever the
+        # cores are shared.
+        step_fn = ToyModelStep(model, batch_size, generator, workers=user_threads if dev.type == "cpu" else 1)
+    else:
+        for p in params:
+            p.grad = None
+        batches = _Batches(model, batch_size, generator, dataset)
+        batch_size = batches.batch_size
+        step_fn = model._analytic_step(batch_size, generator, batches) if path == "analytic" else None
+        if step_fn is None or any(p.grad is None for p in params):  # the step must fill every gradient
+            path, step_fn = "autograd", _AutogradStep(model, batches, params)
+    # On the CPU the fast step runs torch on one thread (its workers share the cores); the other paths run
+    # each step on one thread or on torch's threads, whichever this machine runs faster now.
+    chooser = key = None
+    if dev.type == "cpu" and path != "fast":
+        shapes = tuple(tuple(p.shape) for p in params)
+        key = ("train", type(model).__qualname__, shapes, batch_size, path, user_threads)
+        chooser = ThreadChooser.resume(key, user_threads)
+    threads = 1 if dev.type == "cpu" else user_threads
+    n_instances = int(getattr(model, "n_instances", 1))
+    # Without per_instance_loss only the total is known: log it in one column
+    # rather than repeat it under every instance.
+    loss_columns = 1 if isinstance(step_fn, _AutogradStep) and step_fn.per_instance is None else n_instances
+    if FusedAdamW.available(params):
+        fused = FusedAdamW(params, weight_decay)
+        update = fused.step
+    else:  # pragma: no cover - torch builds without the fused kernel for this device
         fused, optimizer = None, make_adamw(params, lr, weight_decay)
-        step_fn = _AutogradStep(model, batch_size, generator, optimizer, dataset)
-        batch_size = step_fn.batch_size
         update = _optimizer_update(optimizer)
-        n_instances = int(getattr(model, "n_instances", 1))
-        # Without per_instance_loss only the total is known: log it in one column
-        # rather than repeat it under every instance.
-        loss_columns = n_instances if step_fn.per_instance is not None else 1
+    after_step = model.after_step if _has_after_step(model) else None
 
     log_steps = list(range(0, steps, log_every))
     if log_steps[-1] != steps - 1:
         log_steps.append(steps - 1)
     log_set = set(log_steps)
     graphs = None
-    if fused is not None and _cuda_graphs_wanted(dev):
+    if path == "fast" and fused is not None and _cuda_graphs_wanted(dev):
         graphs = _GraphedSteps(step_fn, fused, lrs, generator, log_every)
     losses = torch.empty(len(log_steps), loss_columns, device=dev)
     bar = _Progress(_progress_wanted(progress), steps, f"training {n_instances} instance(s) on {dev.type}")
     bar_every = max(1, steps // 200)
     next_bar = 1
     row = 0
-    if single_threaded:
-        torch.set_num_threads(1)
     start = time.perf_counter()
     try:
-        step = 0
-        while step < steps:
-            if graphs is not None and step not in log_set and (done := graphs.run(step, steps, log_set)):
-                step += done
-            else:
-                loss = step_fn(step in log_set)
-                update(lrs[step])
-                if loss is not None:
-                    losses[row] = loss.detach()
-                    row += 1
-                    if callback is not None:
-                        _call_back(callback, step, model, losses[row - 1], threads if single_threaded else None)
-                step += 1
-            if step >= next_bar or step == steps:
-                bar.update(step, losses[row - 1] if row else None)
-                next_bar = step + bar_every
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+        with torch_threads(threads):
+            step = 0
+            while step < steps:
+                if graphs is not None and step not in log_set and (done := graphs.run(step, steps, log_set)):
+                    step += done
+                else:
+                    if chooser is not None:
+                        chooser.begin()
+                    loss = step_fn(step in log_set)
+                    update(lrs[step])
+                    if after_step is not None:
+                        after_step()
+                    if chooser is not None:
+                        chooser.end()
+                    if loss is not None:
+                        losses[row] = loss.detach()
+                        row += 1
+                        if callback is not None:
+                            with torch_threads(user_threads):  # the user's code runs with the user's threads
+                                callback(step, model, losses[row - 1].clone())
+                    step += 1
+                if step >= next_bar or step == steps:
+                    bar.update(step, losses[row - 1] if row else None)
+                    next_bar = step + bar_every
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+        if chooser is not None:
+            chooser.save(key)
     finally:
-        if single_threaded:
-            torch.set_num_threads(threads)
         bar.close()
     wall = time.perf_counter() - start
     for p in params:
@@ -409,34 +512,40 @@ def train(
         device=str(dev),
         batch_size=batch_size,
         n_instances=n_instances,
-        extra={"seed": seed} if dataset is None else {"seed": seed, "n_examples": int(dataset.shape[0])},
+        extra={"seed": seed, "path": path, **_thread_record(chooser, threads, step)}
+        | ({} if dataset is None else {"n_examples": int(dataset.shape[0])}),
     )
 
 
-def _call_back(callback: Callback, step: int, model: nn.Module, loss: torch.Tensor, threads: int | None) -> None:
-    """Run the user's callback with torch's usual thread count (the fast CPU path trains single-threaded)."""
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        callback(step, model, loss.clone())
-    finally:
-        if threads is not None:
-            torch.set_num_threads(1)
+def _thread_record(chooser: ThreadChooser | None, threads: int, steps: int) -> dict:
+    """``threads`` (those the steps settled on) and ``thread_steps`` (``{threads: steps}``) for a history."""
+    if chooser is None:
+        return {"threads": threads, "thread_steps": {threads: steps}}
+    return {"threads": chooser.chosen, "thread_steps": dict(chooser.steps_on)}
+
+
+def _has_after_step(model: nn.Module) -> bool:
+    """Whether ``model`` is an :class:`InstancedModel` with an ``after_step`` that does something."""
+    return isinstance(model, InstancedModel) and (
+        "after_step" in vars(model) or type(model).after_step is not InstancedModel.after_step
+    )
 
 
 def _check_dataset(dataset: object, model: nn.Module) -> torch.Tensor:
-    """``dataset: (n_examples, n_instances, n_features)``, checked against what ``model`` declares."""
+    """``dataset: (n_examples, n_instances, n_inputs)``, checked against what ``model`` declares."""
+    dim = model.INPUT_DIM if isinstance(model, InstancedModel) else "n_features"
     if not isinstance(dataset, torch.Tensor):
         raise TypeError(
-            f"dataset must be a torch.Tensor of shape (n_examples, n_instances, n_features), got {type(dataset).__name__}"
+            f"dataset must be a torch.Tensor of shape (n_examples, n_instances, {dim}), got {type(dataset).__name__}"
         )
     if not dataset.is_floating_point():
         raise TypeError(f"dataset must be a floating-point tensor, got dtype {dataset.dtype}")
+    size = model.n_inputs if isinstance(model, InstancedModel) else getattr(model, "n_features", None)
     want = (int(getattr(model, "n_instances", dataset.shape[1] if dataset.dim() == 3 else -1)),
-            int(getattr(model, "n_features", dataset.shape[2] if dataset.dim() == 3 else -1)))
+            int(size if size is not None else (dataset.shape[2] if dataset.dim() == 3 else -1)))
     if dataset.dim() != 3 or dataset.shape[0] < 1 or tuple(dataset.shape[1:]) != want:
         raise ValueError(
-            f"dataset must have shape (n_examples >= 1, n_instances={want[0]}, n_features={want[1]}), "
+            f"dataset must have shape (n_examples >= 1, n_instances={want[0]}, {dim}={want[1]}), "
             f"got {tuple(dataset.shape)}"
         )
     return dataset.detach()
@@ -514,29 +623,23 @@ class _GraphedSteps:
         return self.chunk
 
 
-class _AutogradStep:
-    """The plain step: the model's own data (or a batch of ``dataset``), forward and loss, through autograd.
+class _Batches:
+    """A step's data: the model's own ``generate_batch``, or seeded permutations of a fixed ``dataset``.
 
-    The gradient is that of ``model.loss(x, x_hat)``; at logged steps the
-    logged loss is ``model.per_instance_loss(x, x_hat)`` ``(n_instances,)``,
-    or the total ``(1,)`` for a module without one.
+    Each call returns the next ``(batch_size, n_instances, n_features)`` batch.
+    With a dataset, the batch is ``min(batch_size, n_examples)`` rows of a
+    seeded permutation, a fresh one when too few rows are left.
     """
 
     def __init__(
-        self,
-        model: nn.Module,
-        batch_size: int,
-        generator: torch.Generator,
-        optimizer,
-        dataset: torch.Tensor | None = None,
+        self, model: nn.Module, batch_size: int, generator: torch.Generator, dataset: torch.Tensor | None
     ) -> None:
-        self.model, self.generator, self.optimizer, self.dataset = model, generator, optimizer, dataset
+        self.model, self.generator, self.dataset = model, generator, dataset
         self.batch_size = batch_size if dataset is None else min(batch_size, int(dataset.shape[0]))
-        self.per_instance = getattr(model, "per_instance_loss", None)
         self._order = torch.empty(0, dtype=torch.long)
         self._next = 0
 
-    def _batch(self) -> torch.Tensor:
+    def __call__(self) -> torch.Tensor:
         if self.dataset is None:
             return self.model.generate_batch(self.batch_size, generator=self.generator)
         if self._next + self.batch_size > len(self._order):  # a fresh permutation of the examples
@@ -547,17 +650,40 @@ class _AutogradStep:
         self._next += self.batch_size
         return self.dataset[idx.to(self.dataset.device)]
 
+
+class _AutogradStep:
+    """The plain step: the next batch, the model's own forward and loss, through autograd.
+
+    The gradient is that of ``model.loss(x, x_hat)``; at logged steps the
+    logged loss is ``model.per_instance_loss(x, x_hat)`` ``(n_instances,)``,
+    or the total ``(1,)`` for a module without one.
+    """
+
+    def __init__(self, model: nn.Module, batches: _Batches, params: list[torch.Tensor]) -> None:
+        self.model, self.batches, self.params = model, batches, params
+        self.per_instance = getattr(model, "per_instance_loss", None)
+
     def __call__(self, want_loss: bool) -> torch.Tensor | None:
-        x = self._batch()
+        x = self.batches()
         x_hat = self.model(x)
         loss = self.model.loss(x, x_hat)
         per = None
         if want_loss:
             if self.per_instance is not None:
                 with torch.no_grad():
-                    per = self.per_instance(x, x_hat.detach()).detach()
+                    per = self.per_instance(x, _detached(x_hat)).detach()
             else:
                 per = loss.detach().reshape(1)
-        self.optimizer.zero_grad(set_to_none=True)
+        for p in self.params:
+            p.grad = None
         loss.backward()
         return per
+
+
+def _detached(output: object) -> object:
+    """``output`` with its tensors detached (a model may return a tuple, as the SAE does)."""
+    if isinstance(output, torch.Tensor):
+        return output.detach()
+    if isinstance(output, (tuple, list)):
+        return type(output)(_detached(o) for o in output)
+    return output

@@ -38,8 +38,13 @@ def _check_results(data: dict, device: str) -> None:
     assert data["targets"] == []  # a quick run is not a measurement
     expected = {(w.name, k) for w in bench.WORKLOADS.values() for k in w.quick_instances}
     assert {(r["workload"], r["n_instances"]) for r in data["results"]} == expected
+    assert "load average" in bench.load_line(data) and data["load_processes"] == 0
     for r in data["results"]:
-        assert r["config"]["n_instances"] == r["n_instances"] and r["config"]["batch_size"] == bench.BATCH_SIZE
+        w = bench.WORKLOADS[r["workload"]]
+        assert r["config"]["n_instances"] == r["n_instances"] and r["config"]["batch_size"] == w.batch_size
+        assert r["path"] in ("fast", "analytic", "autograd")
+        floor = r["floor"]
+        assert floor["flops"] > 0 and floor["seconds"] > 0 and floor["gflops_per_s"] > 0
         for trainer in ("baseline", "fast"):
             m = r[trainer]
             assert set(TRAINER_FIELDS) <= set(m), (r["workload"], trainer, sorted(m))
@@ -47,6 +52,7 @@ def _check_results(data: dict, device: str) -> None:
             assert m["steps_per_s"] > 0 and math.isfinite(m["steps_per_s"])
             assert m["instance_steps_per_s"] == pytest.approx(m["steps_per_s"] * r["n_instances"])
             assert m["wall_s"] > 0 and m["peak_mem_bytes"] >= 0
+            assert m["floor_fraction"] == pytest.approx(floor["seconds"] * m["steps_per_s"])
         assert r["speedup"] == pytest.approx(r["fast"]["steps_per_s"] / r["baseline"]["steps_per_s"])
 
 
@@ -81,6 +87,60 @@ def test_workloads_match_the_issue():
     m = bench.make_model("W3")
     assert m.importance.shape == (4000, 2) and (m.importance[:, 0] == 1).all()
     assert m.feature_probability.min() == pytest.approx(0.01) and m.feature_probability.max() == pytest.approx(1.0)
+
+
+def test_lesson_workloads_are_the_lessons_models_at_their_sizes():
+    from supercourse.experiments import absolute_value, collapse, privileged_basis
+    from supercourse.experiments import sparse_autoencoders as sae_exp
+
+    w = bench.WORKLOADS
+    assert (w["G1"].n_features, w["G1"].n_hidden, w["G1"].instances, w["G1"].batch_size) == (6, 3, (8,), 1024)
+    assert w["L06"].instances == (len(collapse.DENSITIES) * collapse.RESTARTS,) and w["L06"].lr == collapse.LR
+    assert w["L08"].instances == (len(privileged_basis.DENSITIES) * privileged_basis.RESTARTS,)
+    assert (w["L08A"].n_features, w["L08A"].n_hidden) == absolute_value.SIZES["cpu"]
+    assert (w["L09"].n_features, w["L09"].n_hidden) == (sae_exp.D_IN, sae_exp.dict_size(max(sae_exp.RATIOS)))
+    paths = {name: supercourse.training.gradient_path(bench.make_model(name)) for name in ("G1", "L06", "L08", "L08F",
+                                                                                          "L08A", "L09")}
+    assert paths == {"G1": "autograd", "L06": "analytic", "L08": "analytic", "L08F": "autograd", "L08A": "analytic",
+                     "L09": "analytic"}
+    for name in paths:  # the sizes the table shows are the model's
+        model, w = bench.make_model(name), bench.WORKLOADS[name]
+        sizes = (model.d_in, model.d_sae) if w.kind == "sae" else (model.n_features, model.n_hidden)
+        assert (*sizes, model.n_instances) == (w.n_features, w.n_hidden, w.instances[0]), name
+    with pytest.raises(ValueError, match="L08 runs at 144 instances only"):
+        bench.make_model("L08", n_instances=3)
+
+
+@pytest.mark.parametrize("name", ["G1", "L06", "L08", "L08F", "L08A", "L09"])
+def test_both_trainers_of_a_lesson_workload_compute_the_same_training(name):
+    # The general path and the hand-written gradients see the baseline's batches: the benchmark times two
+    # implementations of one computation (equal to float32 rounding after 20 steps).
+    w = bench.WORKLOADS[name]
+    base, ours = bench.make_model(name, seed=1), bench.make_model(name, seed=1)
+    bench._trainer("baseline", w)(base, 20)
+    bench._trainer("fast", w)(ours, 20)
+    for a, b in zip(ours.parameters(), base.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_matmul_floor_counts_the_steps_products():
+    w = bench.WORKLOADS["W1"]
+    floor = bench.matmul_floor(w, 7, torch.device("cpu"), budget_s=0.01)
+    assert floor["flops"] == 10 * 7 * 5 * 20 * 1024  # five products of 2 K m n B flops
+    assert floor["seconds"] > 0 and floor["threads"] >= 1
+    assert floor["gflops_per_s"] == pytest.approx(floor["flops"] / floor["seconds"] / 1e9)
+    sae_w = bench.WORKLOADS["L09"]
+    assert bench.matmul_floor(sae_w, 5, torch.device("cpu"), budget_s=0.01)["flops"] == 10 * 5 * 256 * 32 * 256
+
+
+def test_busy_processes_run_beside_the_block_and_stop_after():
+    with bench.busy_processes(1) as procs:
+        assert len(procs) == 1 and procs[0].poll() is None
+    assert procs[0].poll() is not None
+    out = {"cpu_count": 2, "loadavg_before": [0.5, 0, 0], "loadavg_after": [1.5, 0, 0], "load_processes": 1}
+    assert bench.load_line(out) == (
+        "load average (1 min) 0.50 before, 1.50 after (2 cores; 1 CPU-bound process beside the benchmark)"
+    )
 
 
 def test_baseline_is_the_plain_loop():

@@ -136,11 +136,11 @@ def test_model_init_is_seeded_and_checks_arguments():
         AbsValueModel(3, 6)(torch.zeros(4, 1, 2))
 
 
-def test_train_fits_both_models_through_autograd():
+def test_train_fits_both_models_with_their_hand_written_gradients():
     nm = NeuronModel(4, 4, n_instances=2, feature_probability=1.0, seed=0)
     before = expected_loss(nm, n_samples=4096)
     hist = train(nm, steps=300, batch_size=256, lr=1e-2, seed=0, progress=False, device="cpu")
-    assert hist.losses.shape[1] == 2
+    assert hist.losses.shape[1] == 2 and hist.extra["path"] == "analytic"
     after = expected_loss(nm, n_samples=4096)
     assert (after < 0.2 * before).all(), (before, after)
     am = AbsValueModel(2, 4, n_instances=2, feature_probability=1.0, seed=0)

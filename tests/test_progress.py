@@ -85,3 +85,16 @@ def test_executed_notebook_saves_the_final_line(tmp_path, not_grading):
     data = outputs[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" not in data
     assert "300/300 steps, loss " in data["text/plain"] and "<progress" not in data["text/html"]
+
+
+def test_show_progress_turns_bars_on_for_callers_that_passed_progress_false(monkeypatch, not_grading):
+    assert not training._progress_wanted(False)
+    with training.show_progress():
+        assert training._progress_wanted(False)
+        with training.show_progress():
+            assert training._progress_wanted(False)
+        assert training._progress_wanted(False), "nested blocks: the outer one still holds"
+        monkeypatch.setenv("SUPERCOURSE_GRADING", "1")
+        assert not training._progress_wanted(False), "never while autograding"
+    monkeypatch.delenv("SUPERCOURSE_GRADING")
+    assert not training._progress_wanted(False) and training._progress_wanted(True)
