@@ -56,21 +56,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "course",
-        help="for instructors: set up a folder for grading a class with nbgrader",
+        help="for instructors: set up a course folder, grade a class in parallel, build Gradescope and PrairieLearn graders",
         description="For instructors (needs the instructor extra: pip install -e \".[instructor]\"). "
         "init DIR: make DIR an nbgrader course folder (its nbgrader_config.py, and every lesson's "
         "instructor notebook in DIR/source/); then use nbgrader's own commands in DIR "
         "(generate_assignment, autograde, generate_feedback, export). "
-        "bench: grade a simulated class of lesson-01 submissions (honest, blank, faulty) in parallel and "
-        "report submissions per minute and what the sandbox costs per submission.",
+        "grade LESSON: grade the lesson's submissions in the course folder (--course, default: here) in parallel, "
+        "--jobs sandboxed workers at once (default: every core), with a live progress line, into nbgrader's "
+        "gradebook (generate_feedback and export then work unchanged); a rerun grades only new or changed "
+        "submissions. "
+        "gradescope LESSON: write the lesson's Gradescope autograder (a zip to upload). "
+        "prairielearn LESSON: write the lesson's PrairieLearn external grader (an image folder and a question). "
+        "bench: time the grading of simulated lesson-01 classes (1 and N workers, honest and mixed) and what the "
+        "sandbox costs per submission.",
     )
-    p.add_argument("action", choices=["init", "bench"])
-    p.add_argument("directory", type=Path, nargs="?", metavar="DIR",
-                   help="init: the course folder (keep it outside the repository)")
-    p.add_argument("--students", type=int, default=9, help="bench: submissions in the simulated class (default 9)")
-    p.add_argument("--jobs", type=int, default=None, help="bench: submissions graded at once (default: all cores)")
+    p.add_argument("action", choices=["init", "grade", "gradescope", "prairielearn", "bench"])
+    p.add_argument("target", nargs="?", metavar="DIR_OR_LESSON",
+                   help="init: the course folder (keep it outside the repository); grade, gradescope, prairielearn: "
+                   "the lesson, e.g. 01-sparse-features")
+    p.add_argument("--course", type=Path, default=Path("."), help="grade: the course folder (default: here)")
+    p.add_argument("--jobs", type=int, default=None, help="grade, bench: submissions graded at once (default: all cores)")
+    p.add_argument("--force", action="store_true", help="grade: regrade unchanged submissions too")
+    p.add_argument("--student", default="*", metavar="GLOB", help="grade: only these students (default: all)")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="CLASS.TRAIT=VALUE",
+                   help="grade: an nbgrader option, as `nbgrader autograde --CLASS.TRAIT=VALUE` takes it, e.g. "
+                   "-o SandboxedGrade.cell_seconds=30 or -o CourseDirectory.db_url=postgresql+psycopg://...")
+    p.add_argument("--out", type=Path, default=None,
+                   help="gradescope: the zip (default LESSON-gradescope.zip); prairielearn: the folder (default "
+                   "LESSON-prairielearn/); bench: JSON results (default bench-results/grading-throughput.json)")
+    p.add_argument("--allow-unsandboxed", action="store_true",
+                   help="gradescope, prairielearn: grade even where the container cannot run bubblewrap (the "
+                   "container is then the only boundary: the student's code could forge its own grade)")
+    p.add_argument("--students", type=int, default=None,
+                   help="bench: submissions in each simulated class (default 8 honest, 9 mixed)")
     p.add_argument("--rounds", type=int, default=2, help="bench: timed rounds of one honest submission per mode")
-    p.add_argument("--out", type=Path, default=None, help="bench: JSON results (default bench-results/grading-throughput.json)")
     p.set_defaults(func=_course)
 
 
@@ -193,12 +212,62 @@ def _course(args: argparse.Namespace) -> int:
         from .throughput import main
 
         result = main(args.students, args.jobs, args.rounds, args.out)
-        return 0 if result.scores["honest"] and min(result.scores["honest"]) > 0 else 1
-    if args.directory is None:
-        raise ValueError("course init needs the course folder: supercourse course init DIR")
-    path = init_course(args.directory)
-    Console().print(
-        f"course directory ready: {path}\n"
-        f"next: cd {path} && nbgrader generate_assignment 01-sparse-features"
+        return 0 if result.ok else 1
+    if args.target is None:
+        example = "DIR" if args.action == "init" else "LESSON"
+        raise ValueError(f"course {args.action} needs {example}: supercourse course {args.action} {example}")
+    if args.action == "init":
+        path = init_course(Path(args.target))
+        Console().print(
+            f"course directory ready: {path}\n"
+            f"next: cd {path} && nbgrader generate_assignment 01-sparse-features"
+        )
+        return 0
+    from .lessons import slugs
+
+    if args.target not in slugs():
+        raise ValueError(f"unknown lesson {args.target!r}; lessons are {', '.join(slugs())}")
+    if args.action == "grade":
+        return _grade(args)
+    if args.action == "gradescope":
+        from .gradescope import build_zip
+
+        out = build_zip(args.target, args.out or Path(f"{args.target}-gradescope.zip"),
+                        allow_unsandboxed=args.allow_unsandboxed)
+        Console().print(f"wrote {out}: upload it as the assignment's autograder (Configure Autograder, zip file)")
+        return 0
+    from .prairielearn import build_grader
+
+    out = build_grader(args.target, args.out or Path(f"{args.target}-prairielearn"),
+                       allow_unsandboxed=args.allow_unsandboxed)
+    Console().print(f"wrote {out}: build and push its image/, copy its question/ into your course (see its README.md)")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from .classgrade import grade_class
+
+    argv = []
+    for option in args.option:
+        if "=" not in option or "." not in option.split("=", 1)[0]:
+            raise ValueError(f"--option must be CLASS.TRAIT=VALUE (e.g. SandboxedGrade.cell_seconds=30), got {option!r}")
+        argv.append("--" + option.lstrip("-"))
+    console = Console(stderr=True)
+    try:
+        result = grade_class(args.course, args.target, jobs=args.jobs, force=args.force, students=args.student,
+                             argv=argv, console=console)
+    except SystemExit as stop:
+        console.print(f"[red]{stop.code}[/]")
+        return 2
+    console.print(
+        f"{args.target}: graded {len(result.graded)} submission(s) in {result.seconds:.0f} s "
+        f"({result.per_minute:.1f} per minute, {result.jobs} at a time; {len(result.blank)} blank, graded without "
+        f"a worker); {len(result.skipped)} unchanged since their last grading, not regraded (--force regrades them)"
     )
+    if result.faults:
+        console.print(f"[yellow]{result.faults} exercise(s) could not be graded normally[/]: their students lost only "
+                      "those points; see grading-report.jsonl (kind \"fault\") for student, exercise and reason")
+    if result.failed:
+        console.print(f"[red]could not grade {', '.join(result.failed)}[/] (see the errors above)")
+        return 1
     return 0

@@ -47,12 +47,15 @@ class CheckFailed(AssertionError):
     """A property of the learner's implementation does not hold; ``str()`` is the message.
 
     ``reference`` is True when the learner's code used the reference it is
-    asked to write (the whole exercise then scores 0).
+    asked to write (the whole exercise then scores 0). A check that catches
+    such a failure and raises its own (to add context) keeps the flag: a
+    ``CheckFailed`` made while one with ``reference`` is being handled has it too.
     """
 
     def __init__(self, message: str = "", reference: bool = False) -> None:
         super().__init__(message)
-        self.reference = reference
+        handling = sys.exc_info()[1]
+        self.reference = reference or bool(getattr(handling, "reference", False) and isinstance(handling, CheckFailed))
 
 
 def prop(exercise: str, points: float = 1) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:

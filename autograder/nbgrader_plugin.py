@@ -44,7 +44,7 @@ from traitlets import Bool, Float, Integer, Unicode
 from .grader import GradeResult, grade_notebook, is_check_cell
 from .limits import DEFAULT_LIMITS, GradingLimits
 from .nbgrader_settings import COURSE_ID
-from .rebuild import rebuild
+from .rebuild import rebuild, release_given
 from .render import verdict_html
 from .sandbox import GraderFault, sandbox_available
 from .toolkit.randomness import parse_secret
@@ -119,8 +119,9 @@ def _limit_traits() -> dict[str, Any]:
 class SandboxedGrade(NbGraderPreprocessor):
     """Grade the notebook in the trusted grader and write every check cell's output from its verdict."""
 
-    course_root = Unicode("", help="The course directory (holds source/ and the grading report).").tag(config=True)
+    course_root = Unicode("", help="The course directory (holds source/, release/ and the grading report).").tag(config=True)
     source_directory = Unicode("source").tag(config=True)
+    release_directory = Unicode("release").tag(config=True)
     allow_unsandboxed = Bool(False, help="Grade even where bubblewrap is not available (students' code then runs unsandboxed).").tag(config=True)
     seed = Unicode("", help="The secret to draw check inputs from (the hex `seed` of a grading-report row), to "
                             "reproduce a grade; empty: a fresh secret for every submission.").tag(config=True)
@@ -137,7 +138,10 @@ class SandboxedGrade(NbGraderPreprocessor):
         info = resources["nbgrader"]
         lesson, student = info["assignment"], info["student"]
         files = Path(self.course_root) / self.source_directory / lesson
-        given = resources.get("supercourse", {}).get("given", frozenset())
+        given = resources.get("supercourse", {}).get("given")
+        if given is None:  # nbgrader sanitises and autogrades with separate resources: read the release again
+            release = _assignment_file(self.course_root, self.release_directory, resources)
+            given = release_given(nbformat.read(release, as_version=4)) if release.is_file() else frozenset()
         try:
             result = grade_notebook(nb, lesson, files=files, sandbox=sandboxed, limits=self.limits(), given=given,
                                     secret=parse_secret(self.seed) if self.seed else None)

@@ -23,8 +23,20 @@ NOT_RELEASED = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"
 """What nbgrader never copies: caches, and a lesson folder's Python files (checks, mistakes, tests)."""
 
 
+def _quiet_known_nbgrader_warnings() -> None:
+    """nbgrader's autograde merges gradebook rows SQLAlchemy 2 warns about (harmless, one per notebook)."""
+    import warnings
+
+    try:
+        from sqlalchemy.exc import SAWarning
+    except ImportError:  # pragma: no cover - nbgrader always brings SQLAlchemy
+        return
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", category=SAWarning)
+
+
 def configure(c: Any, root: str | Path) -> None:
     """Apply the course's nbgrader settings to traitlets config ``c`` for course directory ``root``."""
+    _quiet_known_nbgrader_warnings()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     # Notebooks and their figures; never the caches a kernel leaves behind.

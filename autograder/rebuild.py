@@ -38,7 +38,7 @@ from nbformat import NotebookNode
 
 from .sanitize import safe_markdown
 
-__all__ = ["rebuild", "Rebuilt", "MISSING_ANSWER"]
+__all__ = ["rebuild", "release_given", "Rebuilt", "MISSING_ANSWER"]
 
 _MAX_SOURCE = 200_000
 MISSING_ANSWER = "# (this answer cell is not in the submission)"
@@ -51,6 +51,11 @@ class Rebuilt:
     notebook: NotebookNode
     changes: list[str] = field(default_factory=list)
     given: frozenset[str] = frozenset()
+
+
+def release_given(release: NotebookNode) -> frozenset[str]:
+    """The sources of the release's own code cells: running them unchanged is not the learner's work."""
+    return frozenset(c.source for c in release.cells if c.cell_type == "code")
 
 
 def _meta(cell: Any) -> dict[str, Any] | None:
@@ -140,7 +145,7 @@ def rebuild(submission: Any, release: NotebookNode) -> Rebuilt:
         for extra in own.get(i, []):
             cells.append(_own_cell(extra))
     out.cells = cells
-    return Rebuilt(out, changes, frozenset(c.source for c in release.cells if c.cell_type == "code"))
+    return Rebuilt(out, changes, release_given(release))
 
 
 def _without_checksum(meta: dict[str, Any]) -> dict[str, Any]:

@@ -187,15 +187,18 @@ class RemoteFunction:
                                   "kwargs": {k: _unwrap(v) for k, v in kwargs.items()},
                                   "allow_modified": list(self.modifies)})
 
-    def with_grad(self, *args: Any, wrt: tuple[int | str, ...], weights: torch.Tensor | None = None, **kwargs: Any) -> dict[str, Any]:
+    def with_grad(self, *args: Any, wrt: tuple[int | str, ...], weights: torch.Tensor | None = None,
+                  output: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """Call with the arguments ``wrt`` (positions or keyword names) requiring grad, then backpropagate.
 
         Returns ``{"out", "requires_grad", "grads"}``: ``grads`` (one per ``wrt``,
         None where no gradient reached) of ``(out * weights).sum()``, or of
         ``out.sum()`` without weights; ``grads`` is None when ``out`` carries no gradient.
+        ``output`` picks one element when the function returns a tuple or list (then ``out`` is that element).
         """
         return self._session.ask({"op": "call_grad", "target": self.__name__, "args": [_unwrap(a) for a in args],
-                                  "kwargs": {k: _unwrap(v) for k, v in kwargs.items()}, "wrt": list(wrt), "weights": weights})
+                                  "kwargs": {k: _unwrap(v) for k, v in kwargs.items()}, "wrt": list(wrt), "weights": weights,
+                                  "output": output})
 
     @property
     def session(self) -> Session:

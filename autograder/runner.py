@@ -109,6 +109,9 @@ class Verdict:
         return verdict_text(self.to_json())
 
 
+REFERENCE_PREFIX = "implement this yourself"
+
+
 class _Outcome:
     """What one exercise's run has learned so far: faults end it, a used reference zeroes it."""
 
@@ -120,8 +123,10 @@ class _Outcome:
 
     def message(self, err: BaseException) -> str:
         if isinstance(err, CheckFailed):
-            if err.reference:
-                self.reference = self.reference or str(err)
+            if err.reference:  # said plainly, without the context a check may have wrapped it in
+                text = str(err)
+                plain = text[text.find(REFERENCE_PREFIX):] if REFERENCE_PREFIX in text else text
+                self.reference = self.reference or plain
             return str(err)
         if isinstance(err, (WorkerTimeout, SoftTimeout)):
             message = (

@@ -50,7 +50,7 @@ from .confine import Confinement
 from .limits import DEFAULT_LIMITS, GradingLimits
 from .worker import wire
 
-__all__ = ["Worker", "WorkerDied", "WorkerTimeout", "GraderFault", "Unsandboxed", "sandbox_available",
+__all__ = ["Worker", "WorkerDied", "WorkerTimeout", "GraderFault", "Unsandboxed", "sandbox_available", "doctor_row",
            "import_dirs", "lesson_files", "SCRATCH"]
 
 SCRATCH = "/grading"
@@ -91,6 +91,18 @@ def sandbox_available() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0
+
+
+def doctor_row() -> str:
+    """``supercourse doctor``'s grading-sandbox row: bubblewrap or not, and how a sandbox is bounded here."""
+    from .confine import cgroup_kind
+
+    if sandbox_available():
+        bound = {"cgroup2": "a cgroup v2 per worker", "cgroup1": "a cgroup v1 per worker",
+                 "watchdog": "per-process limits and a watchdog (no writable cgroup)"}[cgroup_kind()]
+        return f"yes (bubblewrap; memory and processes bounded by {bound})"
+    return ("no: supercourse check still grades, out of process but unsandboxed; instructors need it for "
+            "nbgrader autograde (Linux: apt-get install bubblewrap; needs user namespaces or root)")
 
 
 def _next_uid() -> int | None:

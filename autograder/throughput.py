@@ -1,45 +1,41 @@
-"""How fast the trusted grader grades a class: ``supercourse course bench``.
+"""How fast a class is graded: ``supercourse course bench``.
 
-A simulated class of lesson-01 submissions, in three kinds, is graded in
-parallel (``jobs`` grader processes at a time, all cores by default, each
-with its sandboxed worker) the way ``nbgrader autograde`` and ``supercourse check``
-grade: the notebook rebuilt from the release, its code run in the worker, the
-checks run here.
+Simulated classes of lesson-01 submissions are graded by ``supercourse course grade``
+(:func:`autograder.classgrade.grade_class`) in a scratch course folder: nbgrader's pipeline and
+gradebook in this process, each submission's code in a sandboxed worker of a pool of ``jobs`` grading
+processes. Three kinds of submission:
 
 * **honest**: the instructor's solution (full marks);
-* **blank**: the release as handed out (every exercise raises ``NotImplementedError``);
-* **faulty**: the solution with one exercise that crashes the worker
-  (``os._exit``) and one that loops while ignoring signals (killed from outside
-  after the cell time-out), so each such submission pays one restart and one time-out.
+* **blank**: the release as handed out (every exercise raises ``NotImplementedError``; graded without a worker);
+* **faulty**: the solution with one exercise that crashes the worker (``os._exit``) and one that loops
+  while ignoring signals (killed from outside after the cell time-out), so each such submission pays one
+  restart and one time-out.
 
-It reports submissions per minute for the class, and the cost of one honest
-submission three ways, measured in alternating rounds so that all three see the
-same machine load:
+It measures, in one run, on the same machine, with the load average before and after each:
 
-* **in-kernel** (before trusted grading): the notebook executed in a Jupyter
-  kernel with the checks running inside it, as the old ``supercourse check``
-  and nbgrader's ``Execute`` did (the student's code could patch the checks);
-* **out of process**: the trusted grader with an unsandboxed worker;
-* **sandboxed**: the trusted grader with the worker under bubblewrap.
+* a class of honest submissions graded by 1 worker, then by ``jobs`` workers (all cores by default): the
+  submissions per minute of each and the speed-up;
+* the mixed class (honest, blank, faulty in turn) graded by ``jobs`` workers;
+* one honest submission three ways, in alternating rounds so that all three see the same load:
+  **in-kernel** (before trusted grading: executed in a Jupyter kernel with the checks inside it, as the old
+  ``supercourse check`` and nbgrader's ``Execute`` did), **out of process** (the trusted grader with an
+  unsandboxed worker) and **sandboxed** (the trusted grader);
+* the checks' own CPU cost per exercise, and how much of it is the runner itself.
 
-The overhead of trusted grading is sandboxed / in-kernel, and of the sandbox
-alone sandboxed / out of process (ratios from one run). Results are printed as
-a table and written as JSON.
+Results are printed as tables and written as JSON.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import statistics
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 from unittest import mock
 
 import nbformat
@@ -51,13 +47,15 @@ from .nbgrader_settings import REPO_ROOT
 from .notebook import check_notebook
 from .sandbox import sandbox_available
 
-__all__ = ["KINDS", "LESSON", "ThroughputResult", "simulated_class", "run_benchmark", "main"]
+__all__ = ["KINDS", "LESSON", "ClassRun", "ThroughputResult", "simulated_class", "run_benchmark", "main"]
 
 LESSON = "01-sparse-features"
 KINDS = ("honest", "blank", "faulty")
 CELL_TIMEOUT = 10
 """Seconds a cell may run in the benchmark (the faulty kind's loop is killed after this)."""
 LIMITS = DEFAULT_LIMITS.with_(cell_seconds=float(CELL_TIMEOUT))
+HONEST_CLASS = 8
+MIXED_CLASS = 9
 
 _CRASH = "import os\ndef importance_loss(x, x_hat, importance):\n    os._exit(3)\n"
 _LOOP = (
@@ -83,14 +81,16 @@ def _notebook(kind: str) -> nbformat.NotebookNode:
     return nb
 
 
-def simulated_class(folder: Path, n_students: int) -> list[tuple[str, Path]]:
-    """Write ``n_students`` submissions (kinds in turn: honest, blank, faulty) under ``folder``."""
+def simulated_class(folder: Path, n_students: int, kinds: Sequence[str] = KINDS) -> list[tuple[str, Path]]:
+    """Write ``n_students`` submissions (``kinds`` in turn) as ``folder/student-NNN-KIND/LESSON/LESSON.ipynb``."""
     if not isinstance(n_students, int) or isinstance(n_students, bool) or n_students < 1:
         raise ValueError(f"n_students must be a positive int, got {n_students!r}")
+    if not kinds or set(kinds) - set(KINDS):
+        raise ValueError(f"kinds must be among {KINDS}, got {tuple(kinds)!r}")
     out = []
     for i in range(n_students):
-        kind = KINDS[i % len(KINDS)]
-        path = folder / f"student-{i:03d}-{kind}" / f"{LESSON}.ipynb"
+        kind = kinds[i % len(kinds)]
+        path = folder / f"student-{i:03d}-{kind}" / LESSON / f"{LESSON}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(_notebook(kind), path)
         out.append((kind, path))
@@ -119,21 +119,52 @@ def _graded(path: Path, sandbox: bool) -> tuple[float, float]:
     return time.perf_counter() - start, report.score
 
 
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+@dataclass
+class ClassRun:
+    """One simulated class graded by ``supercourse course grade``."""
+
+    name: str
+    students: int
+    jobs: int
+    seconds: float
+    scores: dict[str, list[float]]
+    load_before: float
+    load_after: float
+    blank_without_worker: int = 0
+
+    @property
+    def per_minute(self) -> float:
+        return 60.0 * self.students / self.seconds if self.seconds > 0 else 0.0
+
+
 @dataclass
 class ThroughputResult:
     """What one benchmark run measured (seconds unless named otherwise)."""
 
-    n_students: int
-    jobs: int
     sandboxed: bool
-    class_seconds: float
-    submissions_per_minute: float
-    scores: dict[str, list[float]]
+    classes: list[ClassRun] = field(default_factory=list)
     per_submission: dict[str, list[float]] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
 
     def median(self, mode: str) -> float:
         return statistics.median(self.per_submission[mode])
+
+    def run(self, name: str) -> ClassRun:
+        return next(c for c in self.classes if c.name == name)
+
+    @property
+    def speedup(self) -> float | None:
+        """Honest class: seconds with 1 worker / seconds with the most workers (None without both runs)."""
+        honest = [c for c in self.classes if c.name.startswith("honest")]
+        one = [c for c in honest if c.jobs == 1]
+        many = [c for c in honest if c.jobs > 1]
+        if not one or not many:
+            return None
+        return one[0].seconds / max(many, key=lambda c: c.jobs).seconds
 
     @property
     def ratios(self) -> dict[str, float]:
@@ -144,56 +175,94 @@ class ThroughputResult:
             out["sandboxed / out of process"] = self.median("sandboxed") / self.median("out of process")
         return out
 
+    @property
+    def ok(self) -> bool:
+        """Every honest submission of every class got full marks."""
+        from .exercises import exercises_of
+
+        full = float(sum(ex.points for ex in exercises_of(LESSON)))
+        honest = [s for c in self.classes for s in c.scores.get("honest", [])]
+        return bool(honest) and all(s == full for s in honest)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        for run, row in zip(self.classes, data["classes"]):
+            row["per_minute"] = run.per_minute
         data["medians"] = {m: self.median(m) for m in self.per_submission}
         data["ratios"] = self.ratios
+        data["speedup"] = self.speedup
         return data
 
 
 def _machine() -> dict[str, Any]:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {"cpus": os.cpu_count(), "load_average_1m_before": load[0], "platform": platform.platform(),
+    return {"cpus": os.cpu_count(), "load_average_1m_before": _load(), "platform": platform.platform(),
             "python": platform.python_version()}
 
 
-def run_benchmark(n_students: int = 9, jobs: int | None = None, rounds: int = 2,
+def _grade_class(course: Path, name: str, n: int, jobs: int, kinds: Sequence[str]) -> ClassRun:
+    """Write a class of ``n`` submissions into ``course`` (replacing the last one) and grade it."""
+    import shutil
+
+    from .classgrade import grade_class
+
+    for folder in ("submitted", "autograded"):
+        shutil.rmtree(course / folder, ignore_errors=True)
+    students = simulated_class(course / "submitted", n, kinds)
+    load_before = _load()
+    graded = grade_class(course, LESSON, jobs=jobs, force=True, show_progress=False,
+                         argv=[f"--SandboxedGrade.cell_seconds={CELL_TIMEOUT}"])
+    scores: dict[str, list[float]] = {}
+    for kind, path in students:
+        scores.setdefault(kind, []).append(graded.scores[path.parent.parent.name])
+    return ClassRun(name, n, jobs, graded.seconds, scores, load_before, _load(), len(graded.blank))
+
+
+def run_benchmark(n_honest: int = HONEST_CLASS, n_mixed: int = MIXED_CLASS, jobs: int | None = None, rounds: int = 2,
                   modes: tuple[str, ...] = ("in-kernel", "out of process", "sandboxed"),
                   folder: Path | None = None) -> ThroughputResult:
-    """Grade a simulated class in parallel, then time one honest submission in each mode, ``rounds`` times."""
-    if not isinstance(rounds, int) or rounds < 1:
+    """Grade the honest class with 1 and ``jobs`` workers and the mixed class with ``jobs``, then time one
+    honest submission in each mode, ``rounds`` times."""
+    from .classgrade import default_jobs, release_lesson
+    from .classgrade import warm as warm_pool
+    from .command import init_course
+
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise ValueError(f"rounds must be a positive int, got {rounds!r}")
-    jobs = jobs or os.cpu_count() or 1
-    if not isinstance(jobs, int) or jobs < 1:
+    jobs = default_jobs() if jobs is None else jobs
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     unknown = set(modes) - {"in-kernel", "out of process", "sandboxed"}
     if unknown:
         raise ValueError(f"modes must be among 'in-kernel', 'out of process', 'sandboxed', got {sorted(unknown)}")
+    for name, n in (("n_honest", n_honest), ("n_mixed", n_mixed)):
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {n!r}")
     sandboxed = sandbox_available()
-    machine = _machine()
+    result = ThroughputResult(sandboxed, machine=_machine())
     with tempfile.TemporaryDirectory(prefix="supercourse-throughput-") as tmp:
         root = Path(folder or tmp)
-        students = simulated_class(root / "class", n_students)
-        check_notebook(students[0][1], limits=LIMITS, lesson=LESSON, sandbox=sandboxed)  # warm caches
-        start = time.perf_counter()
-        # One grader process per submission in flight, as one `nbgrader autograde` per core would be
-        # (a grader runs its checks through pytest, which is not thread-safe).
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            graded = list(pool.map(_graded, [s[1] for s in students], [sandboxed] * len(students)))
-        class_seconds = time.perf_counter() - start
-        scores: dict[str, list[float]] = {k: [] for k in KINDS}
-        for (kind, _), (_, score) in zip(students, graded):
-            scores[kind].append(score)
-        honest = students[0][1]
+        course = init_course(root / "course")
+        release_lesson(course, LESSON)
+        warm = simulated_class(root / "warm", 1, ("honest",))[0][1]
+        check_notebook(warm, limits=LIMITS, lesson=LESSON, sandbox=sandboxed)  # warm the disk caches
+        result.machine["pool_start_seconds"] = warm_pool()  # once per run of `course grade`: not in the classes
+        if n_honest:
+            result.classes.append(_grade_class(course, "honest, 1 worker", n_honest, 1, ("honest",)))
+            if jobs > 1:
+                result.classes.append(_grade_class(course, f"honest, {jobs} workers", n_honest, jobs, ("honest",)))
+        if n_mixed:
+            result.classes.append(_grade_class(course, f"mixed, {jobs} worker{'s' if jobs > 1 else ''}", n_mixed,
+                                               jobs, KINDS))
         per: dict[str, list[float]] = {m: [] for m in modes if m != "sandboxed" or sandboxed}
         for _ in range(rounds):  # alternate the modes so that each sees the same load
             for mode in per:
                 if mode == "in-kernel":
-                    per[mode].append(_in_kernel(honest))
+                    per[mode].append(_in_kernel(warm))
                 else:
-                    per[mode].append(_graded(honest, mode == "sandboxed")[0])
-    return ThroughputResult(n_students, jobs, sandboxed, class_seconds, 60.0 * n_students / class_seconds,
-                            scores, per, machine)
+                    per[mode].append(_graded(warm, mode == "sandboxed")[0])
+    result.per_submission = per
+    result.machine["load_average_1m_after"] = _load()
+    return result
 
 
 def print_result(result: ThroughputResult) -> None:
@@ -202,14 +271,22 @@ def print_result(result: ThroughputResult) -> None:
 
     console = Console()
     console.print(
-        f"[bold]Grading throughput[/]: {result.n_students} lesson-01 submissions ({', '.join(KINDS)} in turn), "
-        f"{result.jobs} at a time, {'sandboxed' if result.sandboxed else 'NOT sandboxed (no bubblewrap)'}; "
-        f"{result.machine['cpus']} CPUs, load {result.machine['load_average_1m_before']:.1f} before the run"
+        f"[bold]Grading throughput[/] of lesson 01 by `supercourse course grade`, "
+        f"{'sandboxed' if result.sandboxed else 'NOT sandboxed (no bubblewrap)'}; {result.machine['cpus']} CPUs"
     )
-    console.print(f"  class graded in {result.class_seconds:.0f} s: "
-                  f"[bold]{result.submissions_per_minute:.1f} submissions per minute[/]")
-    for kind, got in result.scores.items():
-        console.print(f"  {kind:>7}: scores {sorted(set(got))}")
+    table = Table(title="Simulated classes")
+    for column in ("class", "submissions", "workers", "seconds", "per minute", "load before / after", "scores"):
+        table.add_column(column, justify="left" if column in ("class", "scores") else "right")
+    for run in result.classes:
+        scores = "; ".join(f"{k} {sorted(set(v))}" for k, v in run.scores.items())
+        table.add_row(run.name, str(run.students), str(run.jobs), f"{run.seconds:.1f}", f"{run.per_minute:.1f}",
+                      f"{run.load_before:.1f} / {run.load_after:.1f}", scores)
+    console.print(table)
+    if result.speedup is not None:
+        console.print(f"  speed-up of the honest class from 1 worker to "
+                      f"{max(c.jobs for c in result.classes)}: [bold]{result.speedup:.2f}x[/]")
+    console.print("  blank submissions are graded without a worker; each faulty one pays a "
+                  f"{CELL_TIMEOUT} s time-out and two worker restarts")
     table = Table(title="One honest submission (median of the rounds)")
     table.add_column("how it is graded")
     table.add_column("seconds", justify="right")
@@ -220,6 +297,11 @@ def print_result(result: ThroughputResult) -> None:
         console.print(f"  {name}: {ratio:.2f}x")
     console.print("  in-kernel: the notebook run in a Jupyter kernel with the checks inside it (forgeable); "
                   "out of process: the trusted grader without bubblewrap; sandboxed: the trusted grader.")
+    if "pool_start_seconds" in result.machine:
+        console.print(f"  the grading processes' server started in {result.machine['pool_start_seconds']:.1f} s "
+                      "(once per `course grade`, not counted in the classes)")
+    console.print(f"  load average {result.machine['load_average_1m_before']:.1f} before the run, "
+                  f"{result.machine.get('load_average_1m_after', float('nan')):.1f} after")
 
 
 def _solution_namespace(slug: str) -> dict[str, Any]:
@@ -282,9 +364,11 @@ def runner_overhead(slug: str = "06-correlated-features", rounds: int = 3) -> di
             "cpu_in_properties_per_exercise": inside[0] / n, "runner_overhead_per_exercise": (total - inside[0]) / n}
 
 
-def main(n_students: int = 9, jobs: int | None = None, rounds: int = 2, out: Path | None = None) -> ThroughputResult:
+def main(n_students: int | None = None, jobs: int | None = None, rounds: int = 2,
+         out: Path | None = None) -> ThroughputResult:
+    """``supercourse course bench``: ``n_students`` in each class (default 8 honest, 9 mixed)."""
     overhead = runner_overhead()
-    result = run_benchmark(n_students, jobs, rounds)
+    result = run_benchmark(n_students or HONEST_CLASS, n_students or MIXED_CLASS, jobs, rounds)
     result.machine["runner"] = overhead
     print_result(result)
     from rich.console import Console

@@ -12,6 +12,10 @@ from typing import Sequence
 
 import torch
 
+from ._home import require_package
+
+require_package()  # the folder-above-the-clone trap stops here, with words that say what to do
+
 __all__ = [
     "check_positive_int",
     "check_tensor",

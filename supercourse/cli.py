@@ -10,7 +10,8 @@ which adds a parser and ``set_defaults(func=...)`` with ``func(args) -> int``
   training throughput probe;
 * ``supercourse bench`` (:mod:`supercourse.bench`), the autograder's
   commands (:mod:`autograder.command`) and ``supercourse start``
-  (:mod:`autograder.workspace`), when those modules are present.
+  (:mod:`autograder.workspace`), found by name through the entry-point group
+  ``supercourse.commands`` (the library never imports the grader).
 
 Help texts are for people, not Sphinx: :func:`plain` strips reST roles and
 double backticks from every description and option help the modules give.
@@ -29,20 +30,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from importlib import metadata
 import os
 import re
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
-__all__ = ["main", "build_parser", "register_reproduce", "plain", "OPTIONAL_COMMAND_MODULES", "USAGE_ERROR"]
+__all__ = ["main", "build_parser", "register_reproduce", "plain", "COMMAND_GROUP", "USAGE_ERROR"]
 
 PROG = "supercourse"
 USAGE_ERROR = 2
 SUMMARY_FILE = "summary.txt"
 """What ``reproduce`` writes beside the figures: everything it printed (the tables with their legends)."""
-OPTIONAL_COMMAND_MODULES = ("supercourse.bench", "autograder.command", "autograder.workspace")
-"""Modules whose ``register(subparsers)`` is called when they can be imported."""
+RECORD_WIDTH = 120
+"""Columns of ``reproduce``'s output when it does not go to a terminal (a file, a pipe): wide enough for every table."""
+COMMAND_GROUP = "supercourse.commands"
+"""The entry-point group of the modules whose ``register(subparsers)`` adds commands (see pyproject.toml)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,12 +97,15 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> argparse.Argum
         "reproduce",
         help="train one of the paper's experiments; print its tables, save its figures",
         description="Train one of the paper's experiments with the paper's recipe, print a table per model "
-        "(each column explained under it) and save the figures (PNG) and the tables (table.txt) in --out.",
+        f"(each column explained under it) and save in --out: the figures (PNG), everything printed "
+        f"({SUMMARY_FILE}), the run's settings and tables as data (summary.json) and the trained weights "
+        "(params.safetensors).",
         epilog=f"experiments:\n{listing}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help="one of: " + ", ".join(EXPERIMENTS))
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="where figures and tables go (default ./out/NAME)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help=f"where the figures, {SUMMARY_FILE}, summary.json and params.safetensors go (default ./out/NAME)")
     parser.add_argument(
         "--steps", type=_positive_int, default=None, metavar="N",
         help="training steps (default: the experiment's, 10000 = the paper's recipe)",
@@ -126,9 +133,14 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("out") / args.name
     steps = args.steps if args.steps is not None else exp.DEFAULT_STEPS
     seed = args.seed if args.seed is not None else exp.DEFAULT_SEED
-    console = Console(record=True)  # what is printed (tables and their legends) is saved as summary.txt
+    # What is printed (tables and their legends) is saved as summary.txt; off a terminal the tables get
+    # room for all their columns rather than rich's default of 80.
+    console = Console(record=True, width=None if sys.stdout.isatty() else RECORD_WIDTH)
     console.print(f"[bold]{args.name}[/]: {exp.DESCRIPTION}")
-    result = exp.run(out_dir=out, steps=steps, device=device, seed=seed, console=console)
+    from .training import show_progress
+
+    with show_progress():  # experiments train quietly when called from code; here the learner waits, so show it
+        result = exp.run(out_dir=out, steps=steps, device=device, seed=seed, console=console)
     summary = Path(out) / SUMMARY_FILE
     console.print("figures:")
     for path in result.figures.values():
@@ -144,27 +156,30 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], object]]:
+    """This module's commands, then every ``register(subparsers)`` installed under the entry-point group
+    ``supercourse.commands`` (the grader's ``check``, ``lessons``, ``course`` and ``start``; ``bench``)."""
     from . import doctor
 
     found: list[Callable] = [register_reproduce, doctor.register]
-    for name in OPTIONAL_COMMAND_MODULES:
-        module = _optional_import(name)
-        if module is not None and callable(getattr(module, "register", None)):
-            found.append(module.register)
+    for entry in sorted(metadata.entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        register = _load_entry(entry)
+        if callable(register):
+            found.append(register)
     return found
 
 
-def _optional_import(name: str):
-    """Import ``name``; ``None`` when it (or its package) does not exist, a one-line warning if it is broken."""
+def _load_entry(entry: "metadata.EntryPoint"):
+    """An entry point's object; ``None`` (with a one-line warning when it is broken) if it cannot be loaded."""
     try:
-        return importlib.import_module(name)
+        return entry.load()
     except ModuleNotFoundError as err:
-        if err.name is not None and (name == err.name or name.startswith(err.name + ".")):
+        if err.name is not None and entry.value.split(":")[0].startswith(err.name):
             return None
-        sys.stderr.write(f"{PROG}: warning: {name} could not be imported ({err}); its commands are unavailable\n")
+        sys.stderr.write(f"{PROG}: warning: {entry.value} could not be imported ({err}); its commands are unavailable\n")
     except Exception as err:  # a broken optional module must not take the whole CLI down
         sys.stderr.write(
-            f"{PROG}: warning: {name} could not be imported ({type(err).__name__}: {err}); its commands are unavailable\n"
+            f"{PROG}: warning: {entry.value} could not be imported ({type(err).__name__}: {err}); "
+            "its commands are unavailable\n"
         )
     return None
 

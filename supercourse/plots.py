@@ -348,19 +348,26 @@ def feature_directions_2d(
     W: torch.Tensor,
     titles: Sequence[str] | None = None,
     ncols: int | None = None,
+    colors: Sequence[Any] | None = None,
+    labels: Sequence[str] | None = None,
+    legend_title: str | None = "importance order",
 ) -> "Figure":
     """Each feature's direction ``W_i`` as a line from the origin, for models with ``n_hidden = 2``.
 
     The paper's intro figure: dense models draw two orthogonal features and
     drop the rest (points at the origin); sparser ones put features on
-    opposite sides (antipodal pairs), then on a pentagon. Colours follow
-    importance order (feature 0 is the most important); the dotted circle
-    is ``||W_i|| = 1``.
+    opposite sides (antipodal pairs), then on a pentagon. By default colours
+    follow importance order (feature 0 is the most important); the dotted
+    circle is ``||W_i|| = 1``.
 
     Args:
         W: ``(n_instances, 2, n_features)``.
         titles: one per instance, e.g. :func:`density_titles`.
         ncols: panels per row (default: up to 7).
+        colors: one matplotlib colour per feature (default: viridis in feature order).
+        labels: one legend entry per feature (default: ``"feature i"``, feature 0 marked most important).
+        legend_title: the legend's title (default ``"importance order"``: say something else when the
+            features are not ordered by importance).
 
     Returns:
         the figure, one axes per instance (the legend is a figure legend).
@@ -371,10 +378,16 @@ def feature_directions_2d(
     w = _check_W("W", W, n_hidden=2)
     n_inst, _, n_feat = w.shape
     titles = _check_titles(titles, n_inst)
+    for name, given in (("colors", colors), ("labels", labels)):
+        if given is not None and (isinstance(given, str) or len(given) != n_feat):
+            raise ValueError(f"{name} must give one entry per feature (n_features={n_feat}), got {given!r}")
     ncols = ncols or _default_ncols(n_inst)
     (cells,), nrows = _positions([n_inst], ncols)
     lim = max(1.2, 1.1 * metrics.feature_norms(w).max().item())
-    colors = colormaps["viridis"](torch.linspace(0.0, 0.92, n_feat).numpy())
+    if colors is None:
+        colors = colormaps["viridis"](torch.linspace(0.0, 0.92, n_feat).numpy())
+    if labels is None:
+        labels = [f"feature {i}" + (" (most important)" if i == 0 and n_feat > 1 else "") for i in range(n_feat)]
     fig = _figure(nrows, ncols, width=2.0, height=2.1, extra_width=1.6)
     grid = fig.add_gridspec(nrows, ncols)
     for k, (r, c) in enumerate(cells):
@@ -382,8 +395,8 @@ def feature_directions_2d(
         _draw_directions(ax, w[k], colors, lim)
         ax.set_title(titles[k], fontsize=10)
     handles = [Line2D([], [], color=colors[i], lw=2, marker="o", ms=4) for i in range(n_feat)]
-    labels = [f"feature {i}" + (" (most important)" if i == 0 and n_feat > 1 else "") for i in range(n_feat)]
-    fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False, title="importance order")
+    fig.legend(handles, list(labels), loc="outside right upper", fontsize=8, frameon=False, title=legend_title,
+               title_fontsize=9)
     return fig
 
 

@@ -116,9 +116,9 @@ def test_processes_are_bounded_and_none_outlives_the_worker(lib, kind):
             subprocess.Popen(['sh', '-c', 'setsid sh -c "sleep 300 {marker}-daemon" &'])  # a detached daemon
         """)
         started = int(out["stdout"].split("started")[1])
-        assert started < LIMITS.processes, out
-        assert _alive_with(marker)
-    assert _alive_with(marker) == [], "a process of the submission outlived its worker"
+        assert 0 < started < LIMITS.processes, out
+        alive = _alive_with(marker)  # (the kernel may have ended some of them already: a cgroup's OOM killer)
+    assert _alive_with(marker) == [], f"a process of the submission outlived its worker ({len(alive)} were alive in it)"
 
 
 def test_answers_are_refused_by_size_before_they_are_decoded(lib):

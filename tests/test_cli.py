@@ -36,6 +36,21 @@ def test_reproduce_basic_results_writes_figures_and_prints_tables(tmp_path, caps
     assert "1-S" in captured.out and "0.003" in captured.out
     assert str(out / "gram.png") in captured.out
     assert captured.err == ""
+    # Every file it leaves is written like any other: the umask decides (params.safetensors included).
+    probe = tmp_path / "probe"
+    probe.write_text("")
+    expected = probe.stat().st_mode & 0o777
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert {"params.safetensors", "summary.json", cli.SUMMARY_FILE} <= set(modes)
+    assert set(modes.values()) == {expected}, modes
+
+
+def test_reproduce_help_names_the_files_it_writes(capsys):
+    assert cli.main(["reproduce", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name in (cli.SUMMARY_FILE, "summary.json", "params.safetensors"):
+        assert name in text, name
+    assert "table.txt" not in text
 
 
 def test_reproduce_defaults_to_out_name_and_the_experiments_steps(tmp_path, monkeypatch, capsys):
@@ -95,12 +110,20 @@ def test_missing_cuda_from_a_subprocess(tmp_path):
     assert not any(tmp_path.iterdir())  # failed before writing anything
 
 
+def command_entry_points(monkeypatch, *modules: str) -> None:
+    """Make ``modules`` (each with a ``register``) the only installed ``supercourse.commands`` entry points."""
+    from importlib import metadata
+
+    points = [metadata.EntryPoint(m.rsplit(".", 1)[-1], f"{m}:register", cli.COMMAND_GROUP) for m in modules]
+    monkeypatch.setattr(cli.metadata, "entry_points", lambda group=None: points if group == cli.COMMAND_GROUP else [])
+
+
 def fake_command(monkeypatch, func) -> None:
-    """Register a ``fake`` subcommand running ``func`` through the optional-module hook."""
+    """Register a ``fake`` subcommand running ``func`` through the entry-point hook."""
     module = type(sys)("supercourse_fake_commands")
     module.register = lambda subparsers: subparsers.add_parser("fake").set_defaults(func=func)
     monkeypatch.setitem(sys.modules, "supercourse_fake_commands", module)
-    monkeypatch.setattr(cli, "OPTIONAL_COMMAND_MODULES", ("supercourse_fake_commands",))
+    command_entry_points(monkeypatch, "supercourse_fake_commands")
 
 
 def test_library_errors_from_a_command_become_one_line(monkeypatch, capsys):
@@ -171,24 +194,24 @@ def test_parser_registers_builtin_commands():
     assert {"reproduce", "doctor"} <= subcommands(cli.build_parser())
 
 
-def test_optional_command_modules_are_skipped_when_missing(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "OPTIONAL_COMMAND_MODULES", ("supercourse_no_such_module", "supercourse.no_such_module"))
+def test_command_entry_points_are_skipped_when_missing(monkeypatch, capsys):
+    command_entry_points(monkeypatch, "supercourse_no_such_module", "supercourse.no_such_module")
     assert subcommands(cli.build_parser()) == {"reproduce", "doctor"}
     assert capsys.readouterr().err == ""
 
 
-def test_optional_command_modules_are_registered_when_present(monkeypatch):
+def test_command_entry_points_are_registered_when_present(monkeypatch):
     fake_command(monkeypatch, lambda args: 3)
     assert "fake" in subcommands(cli.build_parser())
     assert cli.main(["fake"]) == 3
 
 
-def test_broken_optional_module_warns_but_the_cli_works(monkeypatch, capsys, tmp_path):
+def test_a_broken_entry_point_warns_but_the_cli_works(monkeypatch, capsys, tmp_path):
     (tmp_path / "supercourse_exploding.py").write_text("raise RuntimeError('boom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "supercourse_exploding", raising=False)
-    monkeypatch.setattr(cli, "OPTIONAL_COMMAND_MODULES", ("supercourse_exploding",))
+    command_entry_points(monkeypatch, "supercourse_exploding")
     assert subcommands(cli.build_parser()) == {"reproduce", "doctor"}
     err = capsys.readouterr().err
-    assert err.startswith("supercourse: warning: supercourse_exploding could not be imported (RuntimeError: boom)")
+    assert err.startswith("supercourse: warning: supercourse_exploding:register could not be imported (RuntimeError: boom)")
     assert len(err.strip().splitlines()) == 1

@@ -35,7 +35,7 @@ from supercourse import adversarial as adv, dynamics as dyn, metrics
 from supercourse.data import correlated_sparse
 from supercourse.geometry import DIMENSIONALITY_LINES
 from supercourse.experiments import EXPERIMENTS, adversarial, dynamics
-from supercourse.training import train, uses_fast_path
+from supercourse.training import uses_fast_path
 
 
 def quiet_console() -> Console:
@@ -110,8 +110,10 @@ def test_adversarial_run_writes_figure_params_and_summary(tmp_path):
     assert set(result.figures) == {"vulnerability"}
     params, summary = _read_outputs(tmp_path)
     assert params["W"].shape == (8, 5, 40) and params["b_final"].shape == (8, 40)
-    assert len(summary["rows"]) == 8 and summary["attack_fraction"] == 0.1
-    assert {"density", "relative", "features_per_dimension", "vulnerability", "baseline"} <= set(summary["rows"][0])
+    assert len(summary["table"]) == 8 and summary["config"]["attack_fraction"] == 0.1
+    assert {"density", "relative", "features_per_dimension", "vulnerability", "baseline",
+            "relative_without_bias", "attack_norm"} <= set(summary["table"][0])
+    assert summary["peak"]["paper"] == adversarial.PAPER_VULNERABILITY
 
 
 # --------------------------------------------------------------------------- headline results (slow)
@@ -153,12 +155,58 @@ def test_correlated_sets_pass_through_stages_to_an_octahedron(dynamics_runs):
 
 
 @pytest.fixture(scope="module", params=[0, 1])
-def attack_rows(request):
+def attack_sweep(request):
     seed = request.param
-    model = adversarial.make_model(seed=seed)
-    train(model, steps=adversarial.DEFAULT_STEPS, batch_size=adversarial.BATCH_SIZE, lr=adversarial.LR, seed=seed,
-          device="cpu", progress=False)
-    return seed, adversarial.vulnerability_rows(model, seed)
+    model, _, checked = adversarial.train_sweep(seed=seed, device="cpu")
+    return seed, model, checked, adversarial.vulnerability_rows(model, seed)
+
+
+@pytest.fixture()
+def attack_rows(attack_sweep):
+    seed, _, _, rows = attack_sweep
+    return seed, rows
+
+
+@pytest.mark.slow
+def test_each_density_keeps_the_best_attacked_model_found(attack_sweep):
+    """The sweep's models against each other on each density's data (measured, seeds 0 and 1: the paper's recipe
+    already gives the best at every density, every gap below 0.1%; no polishing needed)."""
+    from supercourse.experiments._optimum import GAP_TOLERANCE
+
+    seed, _, checked, _ = attack_sweep
+    assert (checked.gaps <= GAP_TOLERANCE).all(), (seed, checked.gaps)
+
+
+@pytest.mark.slow
+def test_the_paper_s_three_is_not_reached_and_the_biases_say_why(attack_rows):
+    """The cpu sweep's relative vulnerability peaks below the paper's "more than 3" (measured 2.94, seed 0). The
+    negative biases absorb the attack: with b = 0 the same models would be far more vulnerable than 3."""
+    seed, rows = attack_rows
+    peak = max(r.relative for r in rows)
+    assert peak < adversarial.PAPER_VULNERABILITY, (seed, peak)
+    assert rows[-1].relative_without_bias > adversarial.PAPER_VULNERABILITY > rows[-1].relative, (seed, rows[-1])
+    assert rows[-1].attack_norm < rows[0].attack_norm / 5, (seed, rows[-1])  # the attack shrinks with the inputs
+
+
+@pytest.mark.slow
+def test_lesson_prose_quotes_the_attack_sweep(attack_rows):
+    from notebook_prose import assert_quotes
+
+    seed, rows = attack_rows
+    if seed != 0:
+        pytest.skip("the lesson quotes seed 0")
+    rel = torch.tensor([r.relative for r in rows])
+    fpd = torch.tensor([r.features_per_dimension for r in rows])
+    peak = rows[int(rel.argmax())]
+    last = rows[-1]
+    corr = float(torch.corrcoef(torch.stack([rel, fpd]))[0, 1])
+    assert_quotes("07-dynamics-adversarial", [
+        ("sweep_expected", f"peaks at **{peak.relative:.2f}** (at $1 - S = {peak.density:.2g}$)"),
+        ("sweep_expected", f"correlation {corr:.2f}"),
+        ("sweep_expected", f"to about {last.features_per_dimension:.1f} at $1-S = {last.density:.2g}$"),
+        ("sweep_expected", f"the attack's norm falls from {rows[0].attack_norm:.2f} to {last.attack_norm:.3f}"),
+        ("sweep_expected", f"with $b = 0$ the same model's ratio would be **{last.relative_without_bias:.0f}**"),
+    ])
 
 
 @pytest.mark.slow
@@ -174,11 +222,11 @@ def test_vulnerability_rises_sharply_with_superposition_and_tracks_features_per_
 
 
 def test_lesson_figure_maker_draws_the_three_figures(tmp_path, monkeypatch):
-    from autograder.figures import maker
+    from autograder.lessons import get_lesson
 
     record = dynamics.record
     monkeypatch.setattr(dynamics, "record", lambda model, seed=0, device=None: record(model, steps=60, seed=seed, device=device))
     monkeypatch.setattr(adversarial, "DEFAULT_STEPS", 20)
-    paths = maker("07-dynamics-adversarial")(tmp_path)
+    paths = get_lesson("07-dynamics-adversarial").module("figures").make(tmp_path)
     assert [p.name for p in paths] == ["energy_levels.png", "correlated_stages.png", "vulnerability.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)

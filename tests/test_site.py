@@ -56,6 +56,7 @@ def test_site_builds_without_warnings_and_shows_every_lesson_and_figure(tmp_path
             assert (html / "_images" / figure).is_file(), f"{slug}: figure {figure} missing from the site"
             assert f"_images/{figure}" in page
     assert "Syllabus" in (html / "_generated" / "syllabus.html").read_text(encoding="utf-8")
+    assert "_static/course.css" in index and (html / "_static" / "course.css").is_file()
 
 
 @pytest.mark.slow
@@ -72,6 +73,31 @@ def test_site_build_fails_on_a_missing_figure_or_a_broken_link(tmp_path):
     proc = _build(tmp_path, lessons)
     assert proc.returncode != 0
     assert "sparse_batch.png" in proc.stderr and "02-nowhere" in proc.stderr
+
+
+# --------------------------------------------------------------------------- the front page
+
+
+INDEX = (SITE / "index.md").read_text(encoding="utf-8")
+
+
+def test_site_install_gives_the_readmes_torch_advice():
+    """The site's install snippet installs the CPU build of torch first, as the README advises."""
+    for url in re.findall(r"https://download\.pytorch\.org/whl/\w+", README):
+        assert url in INDEX, f"the site's install snippet lacks {url}"
+    snippet = INDEX[INDEX.index("```bash"):]
+    snippet = snippet[: snippet.index("```", 7)]
+    assert snippet.index("download.pytorch.org/whl/cpu") < snippet.index("pip install -e .")
+    assert "supercourse doctor" in INDEX
+
+
+def test_site_wraps_long_code_lines_instead_of_cutting_them_off():
+    """Lesson code lines run to about 120 characters, wider than alabaster's column."""
+    conf = (SITE / "conf.py").read_text(encoding="utf-8")
+    assert 'html_css_files = ["course.css"]' in conf and 'html_static_path = ["_static"]' in conf
+    css = (SITE / "_static" / "course.css").read_text(encoding="utf-8")
+    rule = css[css.index("div.cell_input pre"):]
+    assert "white-space: pre-wrap" in rule[: rule.index("}")]
 
 
 # --------------------------------------------------------------------------- tables of contents

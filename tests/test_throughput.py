@@ -27,11 +27,17 @@ def test_simulated_class_cycles_through_the_kinds(tmp_path):
             throughput.simulated_class(tmp_path, bad)
 
 
-def test_ratios_are_medians_of_the_rounds():
-    result = throughput.ThroughputResult(3, 2, True, 60.0, 3.0, {}, {
+def test_ratios_are_medians_of_the_rounds_and_speedup_is_one_over_many_workers():
+    result = throughput.ThroughputResult(True, classes=[
+        throughput.ClassRun("honest, 1 worker", 8, 1, 40.0, {"honest": [FULL] * 8}, 0.5, 1.0),
+        throughput.ClassRun("honest, 2 workers", 8, 2, 21.0, {"honest": [FULL] * 8}, 1.0, 2.0),
+    ], per_submission={
         "in-kernel": [10.0, 30.0, 20.0], "out of process": [4.0, 6.0, 5.0], "sandboxed": [6.0, 5.0, 7.0]})
     assert result.ratios == pytest.approx({"sandboxed / in-kernel": 0.3, "sandboxed / out of process": 1.2})
-    assert json.loads(json.dumps(result.to_json()))["medians"]["in-kernel"] == 20.0
+    assert result.speedup == pytest.approx(40.0 / 21.0) and result.ok
+    assert result.run("honest, 1 worker").per_minute == pytest.approx(12.0)
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["medians"]["in-kernel"] == 20.0 and data["classes"][1]["per_minute"] == pytest.approx(8 * 60 / 21)
 
 
 def test_bad_arguments_are_named(tmp_path):
@@ -44,11 +50,12 @@ def test_bad_arguments_are_named(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not sandbox_available(), reason="needs bubblewrap (Linux user namespaces)")
 def test_a_small_class_is_graded_in_parallel_with_deserved_scores(tmp_path):
-    result = throughput.run_benchmark(3, jobs=2, rounds=1, folder=tmp_path)
+    result = throughput.run_benchmark(0, 3, jobs=2, rounds=1, modes=("out of process", "sandboxed"), folder=tmp_path)
     # honest: full marks; blank: nothing; faulty: its looping generate_batch and crashing
     # importance_loss score 0, ToyModel (graded between them, in a restarted worker) keeps its points.
-    assert result.scores == {"honest": [FULL], "blank": [0.0], "faulty": [6.0]}
-    assert result.sandboxed and result.submissions_per_minute > 0
-    assert set(result.per_submission) == {"in-kernel", "out of process", "sandboxed"}
+    mixed = result.run("mixed, 2 workers")
+    assert mixed.scores == {"honest": [FULL], "blank": [0.0], "faulty": [6.0]}
+    assert result.sandboxed and mixed.per_minute > 0 and mixed.blank_without_worker == 1
+    assert set(result.per_submission) == {"out of process", "sandboxed"}
     assert all(t > 0 for times in result.per_submission.values() for t in times)
-    assert set(result.ratios) == {"sandboxed / in-kernel", "sandboxed / out of process"}
+    assert set(result.ratios) == {"sandboxed / out of process"}

@@ -14,8 +14,20 @@ from autograder.toolkit import (
     with_zero_columns,
 )
 from autograder.toolkit import bars, polytopes, stats
+from autograder.exercises import PROPERTY_ATTR
+from autograder.toolkit.randomness import property_seed
 from autograder.worker.figures import figure_data
 from supercourse import geometry, metrics
+
+
+@pytest.fixture(autouse=True)
+def _inside_a_property(request):
+    """The toolkit draws check inputs from the property's secret, so each test runs as one property would."""
+    if request.node.name.startswith("test_random_W") or request.node.name.startswith("test_rotation"):
+        yield
+        return
+    with property_seed(2024, "00.toolkit", request.node.name):
+        yield
 
 
 # --------------------------------------------------------------------------- formatting
@@ -33,6 +45,13 @@ def test_fmt_pair_shows_digits_enough_to_see_a_difference():
 
 
 def test_random_W_norms_ranks_and_dtype():
+    with property_seed(12345, "00.fake", "test_weights"):
+        _random_W_norms_ranks_and_dtype()
+    with pytest.raises(RuntimeError, match="inside a graded property"):
+        random_W(0, 3, 5, 7)
+
+
+def _random_W_norms_ranks_and_dtype():
     W = random_W(0, 3, 5, 7, norms=TINY, rank=2, dtype=torch.float64)
     assert W.shape == (3, 5, 7) and W.dtype == torch.float64
     norms = W.norm(dim=1)
@@ -46,9 +65,13 @@ def test_random_W_norms_ranks_and_dtype():
 
 
 def test_rotation_is_orthogonal_and_seeded():
-    Q = rotation(3, 6, torch.float64)
-    assert torch.allclose(Q.T @ Q, torch.eye(6, dtype=torch.float64), atol=1e-12)
-    assert torch.equal(rotation(3, 6), rotation(3, 6)) and not torch.equal(rotation(3, 6), rotation(4, 6))
+    with property_seed(12345, "00.fake", "test_rotation"):
+        Q = rotation(3, 6, torch.float64)
+        assert torch.allclose(Q.T @ Q, torch.eye(6, dtype=torch.float64), atol=1e-12)
+        assert torch.equal(rotation(3, 6), rotation(3, 6)) and not torch.equal(rotation(3, 6), rotation(4, 6))
+        first = rotation(3, 6)
+    with property_seed(54321, "00.fake", "test_rotation"):
+        assert not torch.equal(rotation(3, 6), first), "another secret draws another rotation"
 
 
 @pytest.mark.parametrize("name", sorted(polytopes.SHAPES))
@@ -118,8 +141,7 @@ def test_generated_properties_are_graded_properties():
         mistakes=[Mistake("sq", lambda W: W.square().sum(1), "squared", "You squared it.")],
     )
     assert sorted(tests) == ["test_norms_shape", "test_norms_values"]
-    marks = [m for m in tests["test_norms_values"].pytestmark if m.name == "sc_property"]
-    assert marks[0].kwargs == {"exercise": "norms", "points": 1}
+    assert getattr(tests["test_norms_values"], PROPERTY_ATTR) == ("norms", 1)
     tests["test_norms_values"](lambda W: W.norm(dim=1))
     with pytest.raises(CheckFailed, match="You squared it"):
         tests["test_norms_values"](lambda W: W.square().sum(1))

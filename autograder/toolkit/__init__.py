@@ -20,7 +20,7 @@ from .mistakes import Mistake, diagnose, outputs_match
 from .properties import Case, tensor_properties
 from .randomness import secret_gen, secret_seed
 from .rotations import rotate, rotation
-from .weights import TINY, USUAL, as_parameter, random_W, with_zero_columns
+from .weights import TINY, USUAL, as_parameter, random_W, unit_columns, with_zero_columns
 
 __all__ = [
     "ATOL", "RTOL", "close", "first_difference", "show_difference", "tensor_out",
@@ -29,5 +29,5 @@ __all__ = [
     "Case", "tensor_properties",
     "secret_gen", "secret_seed",
     "rotate", "rotation",
-    "TINY", "USUAL", "as_parameter", "random_W", "with_zero_columns",
+    "TINY", "USUAL", "as_parameter", "random_W", "unit_columns", "with_zero_columns",
 ]

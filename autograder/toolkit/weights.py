@@ -73,3 +73,12 @@ def with_zero_columns(W: torch.Tensor, columns: Sequence[tuple[int, int]], insta
 def as_parameter(t: torch.Tensor) -> torch.nn.Parameter:
     """``t`` as a trainable ``nn.Parameter`` (``requires_grad=True``): code that round-trips through NumPy breaks."""
     return torch.nn.Parameter(t.detach().clone())
+
+
+def unit_columns(W: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``W`` with every column (dimension -2: the hidden axis) scaled to length 1; columns shorter than ``eps`` stay 0.
+
+    ``W: (..., n_hidden, n_features)`` -> the same shape (a guarded ``W / ||W_i||``, never NaN).
+    """
+    n = W.norm(dim=-2, keepdim=True)
+    return torch.where(n > eps, W / n.clamp_min(eps), torch.zeros_like(W))

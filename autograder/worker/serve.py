@@ -281,6 +281,9 @@ class Server:
             holder[key] = t
             leaves.append(t)
         out = fn(*args, **kwargs)
+        pick = request.get("output")
+        if isinstance(pick, int) and not isinstance(pick, bool) and isinstance(out, (tuple, list)) and -len(out) <= pick < len(out):
+            out = out[pick]
         result: dict[str, Any] = {"out": out, "requires_grad": bool(getattr(out, "requires_grad", False)), "grads": None}
         if isinstance(out, torch.Tensor) and out.requires_grad:
             weights = request.get("weights")

@@ -10,6 +10,8 @@ executed (``nb_execution_mode = "off"``). Sphinx reads documents only from
 this folder, so this file copies them, with their figures, into
 ``docs/site/_generated/`` at every build (a generated folder, ignored by git).
 ``-W`` makes a missing figure or a broken internal link fail the build.
+``_static/course.css`` widens alabaster's column and wraps code lines that are
+still too long for it.
 """
 
 from __future__ import annotations
@@ -56,3 +58,5 @@ html_theme = "alabaster"
 html_title = project
 html_theme_options = {"description": "build the toy model, train it, measure superposition", "nosidebar": False}
 html_show_sourcelink = False
+html_static_path = ["_static"]
+html_css_files = ["course.css"]  # a wider page, and long code lines wrapped instead of cut off

@@ -75,10 +75,6 @@ KS_ALPHA = 1e-9
 # --------------------------------------------------------------------------- helpers
 
 
-def _fmt(values: torch.Tensor, digits: int = 3) -> str:
-    return fmt(values, digits, limit=64)
-
-
 def _batch(submission, batch_size: int, p: torch.Tensor, seed: int) -> torch.Tensor:
     """The learner's batch as float64, checked to be a tensor of shape ``(batch, *p.shape)``.
 
@@ -191,8 +187,8 @@ def test_density_per_instance(submission):
             )
         expect(
             False,
-            f"Density per instance: the fraction of non-zero entries of each instance should be {_fmt(dens)}, "
-            f"got {_fmt(got)}.{hint}",
+            f"Density per instance: the fraction of non-zero entries of each instance should be {fmt(dens, 3, limit=64)}, "
+            f"got {fmt(got, 3, limit=64)}.{hint}",
         )
 
 
@@ -865,7 +861,7 @@ def test_importance_weighting(submission):
             hint = " You weighted by I_i^2: the importance multiplies the squared error, I_i (x_i - x'_i)^2, it is not squared."
         expect(
             False,
-            f"Importance weighting: with importances {_fmt(imp)} the loss should be {want:.4f} times the loss with all "
+            f"Importance weighting: with importances {fmt(imp, 3, limit=64)} the loss should be {want:.4f} times the loss with all "
             f"importances 1; yours is {ratio:.4f} times.{hint}",
         )
 

@@ -9,12 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from autograder.toolkit import Mistake
-
-def _unit(W: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    n = W.norm(dim=1, keepdim=True)
-    return torch.where(n > eps, W / n.clamp_min(eps), torch.zeros_like(W))
-
+from autograder.toolkit import Mistake, unit_columns
 
 def _off(W: torch.Tensor) -> torch.Tensor:
     return 1 - torch.eye(W.shape[-1], dtype=W.dtype)
@@ -43,7 +38,7 @@ _GRAD = "requires_grad"
 
 def metrics_free_sup(W: torch.Tensor) -> torch.Tensor:
     """``superposition(W)`` computed here (the body of the shape mistakes)."""
-    return ((_unit(W).mT @ W).square() * _off(W)).sum(-1)
+    return ((unit_columns(W).mT @ W).square() * _off(W)).sum(-1)
 
 
 MISTAKES: dict[str, list[Mistake]] = {
@@ -75,19 +70,19 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("unnormalised", lambda W: ((W.mT @ W).square() * _off(W)).sum(-1), "without normalising",
                 "Your values match a version in which W_i . W_j is used without normalising W_i: divide column i "
                 "by its norm first (W_hat_i = W_i / ||W_i||)."),
-        Mistake("includes_self", lambda W: (_unit(W).mT @ W).square().sum(-1), "includes j = i",
+        Mistake("includes_self", lambda W: (unit_columns(W).mT @ W).square().sum(-1), "includes j = i",
                 "Your values match a version whose sum includes j = i, which adds ||W_i||^2: leave out the diagonal."),
-        Mistake("cosines", lambda W: ((_unit(W).mT @ _unit(W)).square() * _off(W)).sum(-1), "both vectors are normalised",
+        Mistake("cosines", lambda W: ((unit_columns(W).mT @ unit_columns(W)).square() * _off(W)).sum(-1), "both vectors are normalised",
                 "Your values match a version in which both vectors are normalised (a sum of squared cosines): only "
                 "W_i is normalised, W_j keeps its length."),
-        Mistake("not_squared", lambda W: ((_unit(W).mT @ W) * _off(W)).sum(-1), "not squared",
+        Mistake("not_squared", lambda W: ((unit_columns(W).mT @ W) * _off(W)).sum(-1), "not squared",
                 "Your values match a version in which the overlaps are not squared: square each W_hat_i . W_j before summing."),
-        Mistake("absolute", lambda W: ((_unit(W).mT @ W).abs() * _off(W)).sum(-1), "square the overlaps",
+        Mistake("absolute", lambda W: ((unit_columns(W).mT @ W).abs() * _off(W)).sum(-1), "square the overlaps",
                 "Your values match a sum of |W_hat_i . W_j|: square the overlaps instead."),
-        Mistake("normalises_other", lambda W: ((W.mT @ _unit(W)).square() * _off(W)).sum(-1), "normalises W_j instead of W_i",
+        Mistake("normalises_other", lambda W: ((W.mT @ unit_columns(W)).square() * _off(W)).sum(-1), "normalises W_j instead of W_i",
                 "Your values match a version that normalises W_j instead of W_i (the same as summing over i, dim -2, "
                 "instead of over j): feature i's value is the sum over j of (W_hat_i . W_j)^2, its row of W_hat^T W."),
-        Mistake("largest", lambda W: ((_unit(W).mT @ W).square() * _off(W)).amax(-1), "largest",
+        Mistake("largest", lambda W: ((unit_columns(W).mT @ W).square() * _off(W)).amax(-1), "largest",
                 "Your values match the largest squared overlap of each feature: sum over every j != i instead."),
         Mistake("nan_zero_columns", lambda W: ((W / W.norm(dim=1, keepdim=True)).mT @ W).square().mul(_off(W)).sum(-1),
                 "zero column", compare=False),
@@ -98,13 +93,13 @@ MISTAKES: dict[str, list[Mistake]] = {
                 "like 1e-12."),
         Mistake("wrong_axis", lambda W: (lambda sq: sq.sum(-1) - sq.diagonal(dim1=-2, dim2=-1))(
             ((W / W.norm(dim=2, keepdim=True).clamp_min(1e-8)) @ W.mT).square()), "dim 1", compare=False),
-        Mistake("float32", lambda W: (lambda V: ((_unit(V).mT @ V).square() * _off(V)).sum(-1))(W.float()), _DTYPE,
+        Mistake("float32", lambda W: (lambda V: ((unit_columns(V).mT @ V).square() * _off(V)).sum(-1))(W.float()), _DTYPE,
                 compare=False),
         Mistake("numpy", _numpy_sup, _GRAD, compare=False),
-        Mistake("minus_one", lambda W: (_unit(W).mT @ W).square().sum(-1) - 1, "length 1",
+        Mistake("minus_one", lambda W: (unit_columns(W).mT @ W).square().sum(-1) - 1, "length 1",
                 "Your values match subtracting 1 for the term j = i, as if every feature had length 1: that term is "
                 "(W_hat_i . W_i)^2 = ||W_i||^2 (0 for a zero column); leave out the diagonal itself."),
-        Mistake("mean_over_j", lambda W: ((_unit(W).mT @ W).square() * _off(W)).sum(-1) / max(W.shape[-1] - 1, 1),
+        Mistake("mean_over_j", lambda W: ((unit_columns(W).mT @ W).square() * _off(W)).sum(-1) / max(W.shape[-1] - 1, 1),
                 "average", "Your values match the average over j != i: the superposition is the sum, not the average."),
         Mistake("coarse_guard", lambda W: (lambda n: ((torch.where(n > 1e-2, W / n.clamp_min(1e-2), torch.zeros_like(W)).mT
                 @ W).square() * _off(W)).sum(-1))(W.norm(dim=1, keepdim=True)), "guard",
@@ -117,7 +112,7 @@ MISTAKES: dict[str, list[Mistake]] = {
     "gram": [
         Mistake("hidden", lambda W: W @ W.mT, "W W^T",
                 "That is W W^T (hidden x hidden): W^T W has entry [i, j] = W_i . W_j for feature columns i, j."),
-        Mistake("cosines", lambda W: _unit(W).mT @ _unit(W), "cosines",
+        Mistake("cosines", lambda W: unit_columns(W).mT @ unit_columns(W), "cosines",
                 "Those are cosines: W^T W uses the columns as they are, not normalised (its diagonal is ||W_i||^2)."),
         Mistake("first_instance", lambda W: (W[0].T @ W[0]).expand(W.shape[0], -1, -1), "instance 0's matrix",
                 "Every instance got instance 0's matrix: compute each instance's own W^T W."),

@@ -9,13 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from autograder.toolkit import Mistake
+from autograder.toolkit import Mistake, unit_columns
 from supercourse import geometry
-
-
-def _unit(W: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    n = W.norm(dim=1, keepdim=True)
-    return torch.where(n > eps, W / n.clamp_min(eps), torch.zeros_like(W))
 
 
 def _guarded(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -162,20 +157,20 @@ MISTAKES: dict[str, list[Mistake]] = {
                 compare=False),
     ],
     "feature_dimensionality": [
-        Mistake("excluding_self", lambda W: _guarded(W.square().sum(1), ((_unit(W).mT @ W).square()
+        Mistake("excluding_self", lambda W: _guarded(W.square().sum(1), ((unit_columns(W).mT @ W).square()
                 * (1 - torch.eye(W.shape[-1], dtype=W.dtype))).sum(-1)), "includes j = i",
                 "Your values match a denominator without j = i: the sum over j includes j = i, which contributes ||W_i||^2."),
         Mistake("dot_products", lambda W: _dims(W, W.mT @ W, W.square().sum(1)), "unit",
                 "Your values match W_i . W_j in the denominator: project the other features on the *unit* direction "
                 "W_hat_i = W_i / ||W_i||, and keep W_j at its length."),
-        Mistake("cosines", lambda W: _dims(W, _unit(W).mT @ _unit(W), W.square().sum(1)), "normalised both",
+        Mistake("cosines", lambda W: _dims(W, unit_columns(W).mT @ unit_columns(W), W.square().sum(1)), "normalised both",
                 "Your values match cosines in the denominator: you normalised both features; only W_i is normalised, "
                 "W_j keeps its length."),
-        Mistake("numerator_not_squared", lambda W: _dims(W, _unit(W).mT @ W, W.norm(dim=1)), "squared norm",
+        Mistake("numerator_not_squared", lambda W: _dims(W, unit_columns(W).mT @ W, W.norm(dim=1)), "squared norm",
                 "Your values match ||W_i|| in the numerator: it is the squared norm ||W_i||^2."),
-        Mistake("inverted", lambda W: _guarded((_unit(W).mT @ W).square().sum(-1), W.square().sum(1)), "inverted",
+        Mistake("inverted", lambda W: _guarded((unit_columns(W).mT @ W).square().sum(-1), W.square().sum(1)), "inverted",
                 "Your values are D_i inverted: ||W_i||^2 is the numerator, the sum of squared overlaps the denominator."),
-        Mistake("epsilon", lambda W: W.square().sum(1) / ((_unit(W).mT @ W).square().sum(-1) + 1e-3), "epsilon",
+        Mistake("epsilon", lambda W: W.square().sum(1) / ((unit_columns(W).mT @ W).square().sum(-1) + 1e-3), "epsilon",
                 "Your values match a denominator plus an epsilon of 1e-3, which changes short features (norms below "
                 "0.1): guard only the zero columns (torch.where)."),
         Mistake("nan_zero_columns", lambda W: W.square().sum(1) / ((W / W.norm(dim=1, keepdim=True)).mT @ W).square().sum(-1),
@@ -184,7 +179,7 @@ MISTAKES: dict[str, list[Mistake]] = {
                 .square().sum(-1)), "dim 1", compare=False),
         Mistake("float32", lambda W: metrics_free_dims(W.float()), _DTYPE, compare=False),
         Mistake("numpy", _numpy_dims, _GRAD, compare=False),
-        Mistake("summed_over_i", lambda W: _guarded(W.square().sum(1), (_unit(W).mT @ W).square().sum(-2)), "over j",
+        Mistake("summed_over_i", lambda W: _guarded(W.square().sum(1), (unit_columns(W).mT @ W).square().sum(-2)), "over j",
                 "Your values match a denominator summed over i (dim -2) instead of over j: entry [k, i, j] of "
                 "W_hat^T W is W_hat_i . W_j, and feature i's denominator sums its row, over j (the last dim)."),
         Mistake("coarse_guard", lambda W: (lambda n: _guarded(torch.where(n.squeeze(1) > 1e-2, W.square().sum(1), 0.0),
@@ -284,4 +279,4 @@ MISTAKES: dict[str, list[Mistake]] = {
 
 def metrics_free_dims(W: torch.Tensor) -> torch.Tensor:
     """``D_i`` computed here (the float32 mistake's body)."""
-    return _dims(W, _unit(W).mT @ W, W.square().sum(1))
+    return _dims(W, unit_columns(W).mT @ W, W.square().sum(1))

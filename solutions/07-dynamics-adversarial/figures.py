@@ -20,7 +20,6 @@ import matplotlib.pyplot as plt
 
 from supercourse.experiments import adversarial, dynamics
 from supercourse.experiments._common import save_figure
-from supercourse.training import train
 
 __all__ = ["make", "SEED"]
 
@@ -34,9 +33,7 @@ def make(out_dir: Path) -> list[Path]:
     levels, _ = dynamics.record(dynamics.make_model(seed=SEED), seed=SEED, device="cpu")
     stages, _ = dynamics.record(dynamics.make_correlated_model(seed=SEED), seed=SEED, device="cpu")
     written = list(dynamics.write_figures(levels, stages, out_dir).values())
-    sweep = adversarial.make_model(seed=SEED)
-    train(sweep, steps=adversarial.DEFAULT_STEPS, batch_size=adversarial.BATCH_SIZE, lr=adversarial.LR, seed=SEED,
-          device="cpu", progress=False)
+    sweep, _, _ = adversarial.train_sweep(seed=SEED, device="cpu")
     fig = adversarial.vulnerability_figure(adversarial.vulnerability_rows(sweep, SEED))
     written.append(save_figure(fig, out_dir / "vulnerability.png"))
     plt.close(fig)

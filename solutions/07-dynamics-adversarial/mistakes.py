@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from autograder.toolkit import Mistake
+from autograder.toolkit import Mistake, unit_columns
 from supercourse import dynamics
 
 __all__ = ["MISTAKES", "LEVELS", "TOLERANCE", "HOLD"]
@@ -29,11 +29,6 @@ _GRAD = "requires_grad"
 
 
 # --------------------------------------------------------------------------- mistakes: 07.dimensionality_snapshots
-
-
-def _unit(W: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    n = W.norm(dim=-2, keepdim=True)
-    return torch.where(n > eps, W / n.clamp_min(eps), torch.zeros_like(W))
 
 
 def _guard(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -46,13 +41,13 @@ def _dims(Ws: torch.Tensor, overlaps: torch.Tensor, numerator: torch.Tensor | No
 
 
 def _snap_excluding_self(Ws):
-    sq = (_unit(Ws).mT @ Ws).square()
+    sq = (unit_columns(Ws).mT @ Ws).square()
     return _guard(Ws.square().sum(-2), sq.sum(-1) - sq.diagonal(dim1=-2, dim2=-1))
 
 
 def _snap(Ws: torch.Tensor) -> torch.Tensor:
     """The right values (the checks' own copy, not the library's)."""
-    return _dims(Ws, _unit(Ws).mT @ Ws)
+    return _dims(Ws, unit_columns(Ws).mT @ Ws)
 
 
 def _snap_numpy(Ws):
@@ -70,14 +65,14 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("unnormalised", lambda Ws: _dims(Ws, Ws.mT @ Ws), "unit direction",
                 "Your values match a denominator of (W_i . W_j)^2: project on the unit direction W_hat_i = W_i / ||W_i||, "
                 "and keep W_j at its length."),
-        Mistake("cosines", lambda Ws: _dims(Ws, _unit(Ws).mT @ _unit(Ws)), "both features",
+        Mistake("cosines", lambda Ws: _dims(Ws, unit_columns(Ws).mT @ unit_columns(Ws)), "both features",
                 "Your values match a denominator of squared cosines (both features normalised): only W_i is normalised."),
-        Mistake("not_squared_norm", lambda Ws: _dims(Ws, _unit(Ws).mT @ Ws, Ws.norm(dim=-2)), "squared norm",
+        Mistake("not_squared_norm", lambda Ws: _dims(Ws, unit_columns(Ws).mT @ Ws, Ws.norm(dim=-2)), "squared norm",
                 "Your values match a numerator of ||W_i||: the numerator is the squared norm ||W_i||^2."),
         Mistake("epsilon", lambda Ws: _dims(Ws, (Ws / (Ws.norm(dim=-2, keepdim=True) + 1e-3)).mT @ Ws), "epsilon",
                 "Your values match W_i / (||W_i|| + epsilon) with a large epsilon, which distorts short features: guard "
                 "only zero columns (torch.where on the norm)."),
-        Mistake("coarse_zero_guard", lambda Ws: _dims(Ws, _unit(Ws, 1e-2).mT @ Ws), "short",
+        Mistake("coarse_zero_guard", lambda Ws: _dims(Ws, unit_columns(Ws, 1e-2).mT @ Ws), "short",
                 "Your values match a guard that treats columns shorter than 0.01 as zero: only an exactly zero column "
                 "is unlearned; a short column still has a direction and its own D_i (guard with a tiny threshold, "
                 "such as norm > 1e-8)."),
@@ -85,7 +80,7 @@ MISTAKES: dict[str, list[Mistake]] = {
                 "finite", compare=False),
         Mistake("last_snapshot", lambda Ws: _snap(Ws[-1:])[0], "shape", compare=False),
         Mistake("mean_over_snapshots", lambda Ws: _snap(Ws).mean(0), "shape", compare=False),
-        Mistake("rows", lambda Ws: _dims(Ws.mT, _unit(Ws.mT).mT @ Ws.mT), "shape", compare=False),
+        Mistake("rows", lambda Ws: _dims(Ws.mT, unit_columns(Ws.mT).mT @ Ws.mT), "shape", compare=False),
         Mistake("flattened", lambda Ws: _snap(Ws).reshape(-1, Ws.shape[-1]), "shape", compare=False),
         Mistake("float32", lambda Ws: _snap(Ws.float()), _DTYPE, compare=False),
         Mistake("numpy", _snap_numpy, _GRAD, compare=False),
@@ -268,7 +263,7 @@ MISTAKES["attack_perturbations"] = [
     Mistake("own_axis", _ap(lambda W: torch.eye(W.shape[2], dtype=W.dtype).expand(W.shape[0], -1, -1)), "(W^T W)_i",
             "Your attack on feature i pushes along feature i's own axis e_i: the optimal attack is along (W^T W)_i, which "
             "also uses every feature that shares feature i's direction."),
-    Mistake("cosines", _ap(lambda W: _gram_rows(_unit(W))), "W^T W",
+    Mistake("cosines", _ap(lambda W: _gram_rows(unit_columns(W))), "W^T W",
             "Your directions are rows of the cosine matrix W_hat^T W_hat: use W^T W itself (norms included), then normalise each row."),
     Mistake("negative", _ap(lambda W: -_gram_rows(W)), "raises",
             "Your perturbations point the wrong way: the attack raises feature i's pre-activation, +(W^T W)_i."),

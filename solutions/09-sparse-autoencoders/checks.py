@@ -36,7 +36,7 @@ import torch
 
 from autograder.exercises import Exercise
 from autograder.framework import CheckFailed, call, expect, prop
-from autograder.toolkit import as_parameter, close, describe, diagnose, fmt, rotation, show_difference, tensor_out
+from autograder.toolkit import ATOL, RTOL, as_parameter, close, describe, diagnose, fmt, rotation, show_difference, tensor_out
 from autograder.toolkit.randomness import secret_gen, secret_seed
 from supercourse import sae
 
@@ -47,7 +47,7 @@ EXERCISES = {
     "sae_forward": Exercise(
         "sae_forward",
         "The SAE's forward pass and loss: MSE + lambda * L1",
-        reference=("supercourse.sae.sae_forward", "supercourse.sae.SparseAutoencoder"),
+        reference=("supercourse.sae.sae_forward", "supercourse.sae.SparseAutoencoder", "supercourse.analytic.SAEStep"),
         differentiable=True,
     ),
     "normalize_decoder": Exercise(
@@ -79,14 +79,9 @@ EXERCISES = {
     ),
 }
 
-RTOL, ATOL = 1e-4, 1e-6
 
 _PARAMETER_HINT = (" Hint: stay in torch (a .numpy() round trip fails on tensors that require grad, and the SAE "
                    "could not train through it).")
-
-
-def _gen(salt: Any) -> torch.Generator:
-    return secret_gen(salt)
 
 
 def _pick(g: torch.Generator, options: list[int]) -> int:
@@ -95,13 +90,13 @@ def _pick(g: torch.Generator, options: list[int]) -> int:
 
 def _sizes(salt: Any) -> tuple[int, int, int, int]:
     """``(n_instances, d_sae, d_in, batch)``, every axis a different size, drawn from the secret."""
-    g = _gen(("sizes", salt))
+    g = secret_gen(("sizes", salt))
     return _pick(g, [2, 3]), _pick(g, [7, 8, 9]), _pick(g, [4, 5, 6]), _pick(g, [10, 11, 12, 13])
 
 
 def random_params(seed: Any, n_inst: int = 3, d_sae: int = 7, d_in: int = 5, unit: bool = False):
     """``(W_e, b_e, W_d, b_d)`` with every axis a different size; decoder columns of varied norms unless ``unit``."""
-    g = _gen(("params", seed))
+    g = secret_gen(("params", seed))
     W_d = torch.randn(n_inst, d_in, d_sae, generator=g)
     W_d = W_d / W_d.norm(dim=1, keepdim=True)
     if not unit:
@@ -113,7 +108,7 @@ def random_params(seed: Any, n_inst: int = 3, d_sae: int = 7, d_in: int = 5, uni
 
 
 def random_h(seed: Any, batch: int = 11, n_inst: int = 3, d_in: int = 5) -> torch.Tensor:
-    return torch.randn(batch, n_inst, d_in, generator=_gen(("h", seed)))
+    return torch.randn(batch, n_inst, d_in, generator=secret_gen(("h", seed)))
 
 
 def _case(salt: Any):
@@ -130,7 +125,6 @@ def _first_differences(got: torch.Tensor, want: torch.Tensor) -> str:
 _OUTPUTS = ("h_hat", "f", "loss")
 _ARGS = ("h", "W_e", "b_e", "W_d", "b_d")
 _DEPENDS = {"h_hat": _ARGS, "f": ("h", "W_e", "b_e", "b_d"), "loss": _ARGS}
-_PICK_OUTPUT = "_supercourse_check_sae_output"
 _MEANINGS = {"h_hat": "(batch, n_instances, d_in)", "f": "(batch, n_instances, d_sae)", "loss": "(n_instances,)"}
 
 
@@ -181,29 +175,16 @@ def test_sae_forward_shapes(submission):
         raise CheckFailed(f"{err}{_PARAMETER_HINT}") from None
 
 
-def _install_output_picker(submission) -> None:
-    """Define, beside the learner's code, a function returning one output of their ``sae_forward``: the worker's
-    gradient probe (``with_grad``) backpropagates through a tensor, and sae_forward returns a tuple."""
-    source = (f"def {_PICK_OUTPUT}(index, *args):\n"
-              "    out = sae_forward(*args)\n"
-              "    return out[index] if isinstance(out, (tuple, list)) and len(out) == 3 else out\n")
-    answer = submission.session.ask({"op": "run_cell", "source": source})
-    error = answer.get("error") if isinstance(answer, dict) else answer
-    expect(not error, f"Gradients: the check could not prepare its gradient probe: {error}.")
-
-
 @prop("sae_forward", points=0.5)
 def test_sae_forward_gradients(submission):
     args = _case("gradients")
     lam = 0.05
-    _install_output_picker(submission)
     leaves = [a.detach().clone().requires_grad_(True) for a in args]
     reference = sae.sae_forward(*leaves, lam)
     for index, name in enumerate(_OUTPUTS):
-        weights = torch.randn(reference[index].shape, generator=_gen(("gradient weights", index)))
-        request = {"op": "call_grad", "target": _PICK_OUTPUT, "args": [index, *[a.clone() for a in args], lam],
-                   "kwargs": {}, "wrt": [1, 2, 3, 4, 5], "weights": weights}
-        result = call(submission.session.ask, request, what="sae_forward")
+        weights = torch.randn(reference[index].shape, generator=secret_gen(("gradient weights", index)))
+        result = call(submission.with_grad, *[a.clone() for a in args], lam, wrt=(0, 1, 2, 3, 4), weights=weights,
+                      output=index, what="sae_forward")
         out = result.get("out") if isinstance(result, dict) else None
         if name == "loss" and isinstance(out, torch.Tensor) and out.dim() == 0:
             raise CheckFailed("Gradients (loss): expected one loss per instance, shape (n_instances,), got a single "
@@ -276,7 +257,7 @@ def _expected_loss(h, h_hat, f, lam: torch.Tensor) -> torch.Tensor:
 @prop("sae_forward", points=1)
 def test_sae_forward_loss(submission):
     args = _case("loss")
-    lam = 0.02 + 0.08 * float(torch.rand((), generator=_gen("lambda")))
+    lam = 0.02 + 0.08 * float(torch.rand((), generator=secret_gen("lambda")))
     h_hat, f, loss = _forward(submission, args, lam, "Loss")
     want = _expected_loss(args[0], h_hat, f, torch.tensor(lam))
     note = "" if close(f, sae.sae_forward(*args, lam)[1], RTOL, ATOL) else (
@@ -291,7 +272,7 @@ def test_sae_forward_loss(submission):
 def test_sae_forward_l1_per_instance(submission):
     args = _case("lambdas")
     n_inst = args[0].shape[1]
-    g = _gen("lambdas")
+    g = secret_gen("lambdas")
     lam = 0.01 + 0.3 * torch.rand(n_inst, generator=g)
     lam[int(torch.randint(n_inst, (), generator=g))] = 0.0
     h_hat, f, loss = _forward(submission, args, lam, "Per-instance lambda")
@@ -321,7 +302,7 @@ def _normalized(submission, W_d: torch.Tensor, what: str) -> torch.Tensor:
 def _decoder(salt: Any) -> torch.Tensor:
     n_inst, d_sae, d_in, _ = _sizes(salt)
     W_d = random_params(salt, n_inst, d_sae, d_in)[2]
-    scales = 10 ** (torch.rand(n_inst, 1, 1, generator=_gen(("scales", salt))) * 2 - 1)  # 0.1 to 10 per instance
+    scales = 10 ** (torch.rand(n_inst, 1, 1, generator=secret_gen(("scales", salt))) * 2 - 1)  # 0.1 to 10 per instance
     return W_d * scales
 
 
@@ -359,7 +340,7 @@ def test_normalize_decoder_keeps_directions(submission):
 @prop("normalize_decoder", points=1)
 def test_normalize_decoder_zero_and_short_columns(submission):
     W_d = _decoder("edges")
-    g = _gen("edges")
+    g = secret_gen("edges")
     n_inst, d_in, d_sae = W_d.shape
     zero = (int(torch.randint(n_inst, (), generator=g)), int(torch.randint(d_sae, (), generator=g)))
     short = torch.randperm(d_sae, generator=g)[:3]
@@ -400,7 +381,7 @@ def _recovery(submission, features, W_d, threshold=0.9, what: str = "Recovery"):
 
 def _recovery_case(seed: Any, n_inst: int = 3, d_in: int = 6, n: int = 5, d_sae: int = 8):
     """True features with varied norms, and decoders made of noisy copies of some features (varied norms too)."""
-    g = _gen(("recovery", seed))
+    g = secret_gen(("recovery", seed))
     F = torch.randn(d_in, n, generator=g)
     F = F / F.norm(dim=0) * (0.5 + torch.rand(n, generator=g))
     W_d = torch.randn(n_inst, d_in, d_sae, generator=g)
@@ -414,7 +395,7 @@ def _recovery_case(seed: Any, n_inst: int = 3, d_in: int = 6, n: int = 5, d_sae:
 def _exact_case(seed: Any = 0):
     """Features along secret (signed, scaled) axes; decoders holding exact scaled copies of some of them (cosine
     exactly 1 in floats) beside random columns."""
-    g = _gen(("exact", seed))
+    g = secret_gen(("exact", seed))
     d_in, n, d_sae = 6, 4, 7
     axes = torch.randperm(d_in, generator=g)[:n]
     signs = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
@@ -447,7 +428,7 @@ def test_feature_recovery_format(submission):
 def test_mmcs_of_a_known_dictionary(submission):
     # Instance 0: the dictionary contains every feature (scaled) plus junk: MMCS 1.
     # Instance 1: only the negatives of the features: the best positive cosine is what the junk offers.
-    g = _gen("known")
+    g = secret_gen("known")
     d_in, n = 6, 4
     F = torch.linalg.qr(torch.randn(d_in, d_in, generator=g))[0][:, :n] * (0.5 + 2.5 * torch.rand(n, generator=g))
     junk = torch.linalg.qr(torch.randn(d_in, d_in, generator=g))[0][:, -1:]
@@ -463,7 +444,7 @@ def test_mmcs_of_a_known_dictionary(submission):
 @prop("feature_recovery", points=1)
 def test_mmcs_matches_reference(submission):
     F, W_d = _recovery_case("reference")
-    g = _gen("zero column")
+    g = secret_gen("zero column")
     W_d[int(torch.randint(W_d.shape[0], (), generator=g)), :, int(torch.randint(W_d.shape[2], (), generator=g))] = 0.0
     m, fr = _recovery(submission, F, W_d, what="MMCS")
     want = sae.mmcs(F, W_d)
@@ -475,7 +456,7 @@ def test_mmcs_matches_reference(submission):
 @prop("feature_recovery", points=1)
 def test_fraction_recovered(submission):
     F, W_d = _recovery_case("fraction", n_inst=4)
-    other = round(0.5 + 0.3 * float(torch.rand((), generator=_gen("threshold"))), 3)
+    other = round(0.5 + 0.3 * float(torch.rand((), generator=secret_gen("threshold"))), 3)
     for threshold in (0.9, other):
         m, fr = _recovery(submission, F, W_d, threshold, what="Fraction")
         want = sae.fraction_recovered(F, W_d, threshold)
@@ -505,7 +486,7 @@ def _topk_hint(out, pre, k) -> str:
 
 @prop("topk_activations", points=1)
 def test_topk_keeps_k_per_row(submission):
-    g = _gen("k per row")
+    g = secret_gen("k per row")
     n_inst, d_sae, _, batch = _sizes("topk rows")
     k = int(torch.randint(2, d_sae - 2, (), generator=g))
     pre = torch.rand(batch, n_inst, d_sae, generator=g) + 0.1  # all positive: exactly k non-zeros per row
@@ -518,7 +499,7 @@ def test_topk_keeps_k_per_row(submission):
 
 @prop("topk_activations", points=1)
 def test_topk_keeps_the_largest(submission):
-    g = _gen("largest")
+    g = secret_gen("largest")
     n_inst, d_sae, _, batch = _sizes("topk largest")
     k = int(torch.randint(2, 5, (), generator=g))
     pre = torch.randn(batch, n_inst, d_sae, generator=g)
@@ -543,7 +524,7 @@ def test_topk_keeps_the_largest(submission):
 
 @prop("topk_activations", points=1)
 def test_topk_negative_and_any_shape(submission):
-    g = _gen("negative")
+    g = secret_gen("negative")
     pre = -torch.rand(4, 3, 6, generator=g) - 0.1  # every pre-activation negative: nothing fires
     out = _topk(submission, pre, 2, "All negative")
     expect(bool((out == 0).all()), "When every pre-activation is negative nothing may fire: the kept top-k values pass "
@@ -578,7 +559,7 @@ def _dead_case(seed: Any, batch: int = 40, n_inst: int = 3, d_sae: int = 9):
     """Random sparse activations (about 30% firing) with, in secret positions: dead latents, a latent that fires
     on one input only (rare), one that fires once and weakly (1e-7 to 5e-6), one that fires on every input.
     Returns ``f`` and the ``(instance, latent)`` of the rare and the weak one."""
-    g = _gen(("dead", seed))
+    g = secret_gen(("dead", seed))
     f = torch.rand(batch, n_inst, d_sae, generator=g) * (torch.rand(batch, n_inst, d_sae, generator=g) < 0.3)
     k, j = torch.meshgrid(torch.arange(n_inst), torch.arange(d_sae), indexing="ij")
     for _ in range(2):  # every latent fires at least twice somewhere (no accidental deaths or rare ones)
@@ -626,7 +607,7 @@ def test_rare_latents_are_alive(submission):
            f"A latent that fires on one input out of {f.shape[0]} (rare) or fires once, weakly (f = "
            f"{float(f[:, weak[0], weak[1]].max()):.2g}), is alive: dead means f = 0 on every input. Do not use a "
            f"frequency or magnitude threshold.{_dead_hint(got, f)}")
-    g = _gen("one input")
+    g = secret_gen("one input")
     f = (torch.rand(1, 3, 9, generator=g) < 0.5) * torch.rand(1, 3, 9, generator=g)
     got = _dead(submission, f, "A batch of one")
     expect(torch.equal(got, f[0] == 0), "With a batch of one input, a latent is dead exactly where f is 0."
@@ -639,7 +620,7 @@ def test_rare_latents_are_alive(submission):
 def _resample(submission, W_e, b_e, W_d, b_d, dead, h, seed: Any = 0, what: str = "Resampling",
               generator: torch.Generator | None = None):
     args = [t.clone() for t in (W_e, b_e, W_d, b_d, dead, h)]
-    generator = _gen(("resample", seed)) if generator is None else generator
+    generator = secret_gen(("resample", seed)) if generator is None else generator
     out = call(submission, *args, generator, what="resample_dead_latents")
     expect(isinstance(out, (tuple, list)) and len(out) == 3,
            f"{what}: resample_dead_latents should return a tuple (W_e, b_e, W_d), got {describe(out)}.")
@@ -653,7 +634,7 @@ def resample_case(seed: Any, n_inst: int = 2, d_sae: int = 7, d_in: int = 5, bat
     """Parameters whose latents never fire on ``h`` (b_e very negative), so that h_hat = b_d and the loss of
     input s is ||h_s - b_d||^2; ``dead`` marks 3 latents of instance 0 and 2 of instance 1, in secret positions."""
     W_e, b_e, W_d, b_d = random_params(seed, n_inst, d_sae, d_in, unit=True)
-    g = _gen(("resample case", seed))
+    g = secret_gen(("resample case", seed))
     W_e = W_e * (0.5 + torch.rand(n_inst, d_sae, 1, generator=g))
     b_e = b_e - 100.0
     dead = torch.zeros(n_inst, d_sae, dtype=torch.bool)
@@ -683,7 +664,7 @@ def _reconstructed_exactly(seed: Any = 0):
     """One instance, d_in = 4: three live latents along secret signed axes (encoder row = decoder column), b_d with
     entries in multiples of 1/8, and three inputs b_d + a_s e_s that the live latents reconstruct exactly (every
     loss exactly 0 in floats); 60 dead latents that never fire."""
-    g = _gen(("exact losses", seed))
+    g = secret_gen(("exact losses", seed))
     d_in, n_live, n_dead = 4, 3, 60
     axes = torch.randperm(d_in, generator=g)[:n_live]
     signs = torch.where(torch.rand(n_live, generator=g) < 0.5, -1.0, 1.0)
@@ -782,7 +763,7 @@ def _badly_reconstructed(seed: Any = 0):
 
     Returns the parameters, ``h``, the batch positions of the three inputs, and the probabilities with which each
     rule draws them (the correct one first)."""
-    g = _gen(("badly reconstructed", seed))
+    g = secret_gen(("badly reconstructed", seed))
     Q = rotation(secret_seed("resample basis"), 4)
     u, w, w2, c = Q[:, 0], Q[:, 1], Q[:, 2], Q[:, 3]
     a = 0.5 + 1.5 * float(torch.rand((), generator=g))
@@ -877,7 +858,7 @@ def test_resampling_uses_the_generator(submission):
         seen.add(tuple(round(v, 4) for v in cols.flatten().tolist()))
     expect(len(seen) > 1, "Different generator seeds should (almost always) resample differently: the inputs are drawn at "
            "random, not chosen deterministically.")
-    gen = _gen(("resample", "stream"))
+    gen = secret_gen(("resample", "stream"))
     before = gen.get_state().clone()
     _resample(submission, W_e, b_e, W_d, b_d, dead, h, what="Generator", generator=gen)
     expect(not torch.equal(gen.get_state(), before),

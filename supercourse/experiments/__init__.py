@@ -10,41 +10,50 @@ here. An experiment module provides:
   one instance per density;
 * ``summary(model, history=None) -> list[SummaryRow]``: one row per instance;
 * ``run(out_dir, steps=DEFAULT_STEPS, device=None, seed=DEFAULT_SEED, console=None)
-  -> ExperimentResult``: train, print a rich table, write PNG figures.
+  -> ExperimentResult``: train, print a rich table, write PNG figures, on the one
+  template of :mod:`._run` (:class:`Run`: arguments, console, clock, figures,
+  ``params.safetensors`` and ``summary.json`` alike for every target).
+
+A sweep (one model per density) is only worth reading when each density's model
+is the best one found at its density: :func:`polish` checks that against every
+other density's model (:func:`cross_losses`, :func:`optimality_gaps`) and
+repairs it where it fails.
 
 Adding an experiment: write ``supercourse/experiments/<name>.py`` with that
-interface and add one line to :data:`EXPERIMENTS`.
+interface; it is discovered (every public module here that defines ``NAME``),
+never listed.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from types import ModuleType
 
-from . import adversarial, basic_results, dynamics, geometry, intro, large_sweep, pentagon, phase_change
-from . import absolute_value, privileged_basis
-from . import sparse_autoencoders
-from . import anticorrelated, collapse, correlated, local_bases
 from ._common import ExperimentResult, SummaryRow, best_of_restarts, summarize, summary_table
+from ._optimum import GAP_TOLERANCE, Polished, cross_losses, optimality_gaps, polish
+from ._run import Run
 
-__all__ = ["EXPERIMENTS", "get", "ExperimentResult", "SummaryRow", "summarize", "summary_table", "best_of_restarts"]
+__all__ = ["EXPERIMENTS", "get", "ExperimentResult", "SummaryRow", "summarize", "summary_table", "best_of_restarts",
+           "Run", "polish", "Polished", "cross_losses", "optimality_gaps", "GAP_TOLERANCE"]
 
-EXPERIMENTS: dict[str, ModuleType] = {
-    intro.NAME: intro,
-    basic_results.NAME: basic_results,
-    large_sweep.NAME: large_sweep,
-    phase_change.NAME: phase_change,
-    geometry.NAME: geometry,
-    pentagon.NAME: pentagon,
-    correlated.NAME: correlated,
-    anticorrelated.NAME: anticorrelated,
-    local_bases.NAME: local_bases,
-    collapse.NAME: collapse,
-    privileged_basis.NAME: privileged_basis,
-    absolute_value.NAME: absolute_value,
-    dynamics.NAME: dynamics,
-    adversarial.NAME: adversarial,
-    sparse_autoencoders.NAME: sparse_autoencoders,
-}
+
+def _discover() -> dict[str, ModuleType]:
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_") or info.ispkg:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        name = getattr(module, "NAME", None)
+        if name is None:
+            continue
+        if name in found:
+            raise RuntimeError(f"experiments {found[name].__name__} and {module.__name__} both call themselves {name!r}")
+        found[name] = module
+    return found
+
+
+EXPERIMENTS: dict[str, ModuleType] = _discover()
 """Registry key (as typed after ``supercourse reproduce``) -> experiment module."""
 
 

@@ -23,14 +23,18 @@ SUMMARY_FILE = "summary.json"
 
 
 def save_params(out_dir: str | Path, tensors: Mapping[str, torch.Tensor]) -> Path:
-    """Write ``tensors`` (CPU, contiguous copies) to ``out_dir/params.safetensors``; needs ``W`` and ``b_final``."""
-    from safetensors.torch import save_file
+    """Write ``tensors`` (CPU, contiguous copies) to ``out_dir/params.safetensors``; needs ``W`` and ``b_final``.
+
+    Written like any other file (``open``, so the umask decides: 0644 as a rule);
+    ``safetensors.torch.save_file`` would create it with mode 0600.
+    """
+    from safetensors.torch import save
 
     missing = {"W", "b_final"} - set(tensors)
     if missing:
         raise ValueError(f"tensors must include W and b_final, missing {sorted(missing)}")
     path = Path(out_dir) / PARAMS_FILE
-    save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, str(path))
+    path.write_bytes(save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}))
     return path
 
 

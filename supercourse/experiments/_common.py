@@ -1,4 +1,7 @@
-"""What every experiment shares: per-instance summaries, tables, figure saving, results."""
+"""What every experiment shares: per-instance summaries, their table, restarts, the result type.
+
+The run itself (arguments, console, clock, figures, ``params.safetensors``,
+``summary.json``) is the template of :mod:`._run`."""
 
 from __future__ import annotations
 
@@ -11,14 +14,13 @@ import torch
 
 from .. import metrics
 from .._validate import check_positive_int
-from ..devices import pick_device
 from ..model import ToyModel
 from ..training import History, train
+from ._run import FIGURE_DPI, Run, get_console, model_config, prepare_run, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from types import ModuleType
 
-    from matplotlib.figure import Figure
     from rich.console import Console
 
 __all__ = [
@@ -35,12 +37,10 @@ __all__ = [
     "best_of_restarts",
     "save_figure",
     "model_config",
-    "write_artifacts",
     "prepare_run",
     "get_console",
+    "FIGURE_DPI",
 ]
-
-FIGURE_DPI = 150
 
 
 @dataclass(frozen=True)
@@ -172,45 +172,15 @@ def summary_table(rows: Sequence[SummaryRow], title: str = ""):
     return table
 
 
-def get_console(console: "Console | None") -> "Console":
-    """``console``, or a fresh rich console writing to ``sys.stdout``."""
-    if console is not None:
-        return console
-    from rich.console import Console
-
-    return Console()
-
-
-def prepare_run(out_dir: str | Path, steps: int, device: str | torch.device | None, seed: int) -> tuple[Path, int, torch.device, int]:
-    """Validate a ``run``'s arguments (raising ``ValueError``/``TypeError``) and create ``out_dir``."""
-    steps = check_positive_int("steps", steps)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    dev = pick_device(device)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    return out, steps, dev, seed
-
-
-def train_models(
-    models: Mapping[str, ToyModel],
-    steps: int,
-    device: torch.device,
-    seed: int,
-    console: "Console",
-) -> dict[str, History]:
-    """Train each model (the paper's recipe) with data seed ``seed``; models end on the CPU."""
+def train_models(models: Mapping[str, ToyModel], run: Run) -> dict[str, History]:
+    """Train each model (the paper's recipe) with data seed ``run.seed``; models end on the CPU."""
     histories = {}
     for name, model in models.items():
         start = time.perf_counter()
-        histories[name] = train(model, steps=steps, seed=seed, device=device, progress=console.is_terminal)
+        histories[name] = train(model, steps=run.steps, seed=run.seed, device=run.device, progress=run.progress)
         model.cpu()
-        console.print(
-            f"trained [bold]{name}[/]: {model.n_instances} instances x {steps} steps on {device.type} "
-            f"in {time.perf_counter() - start:.1f} s"
-        )
+        run.trained(f"[bold]{name}[/]: {model.n_instances} instances x {run.steps} steps",
+                    time.perf_counter() - start, part=f"train {name}")
     return histories
 
 
@@ -228,34 +198,20 @@ def run_activation_sweep(
     ``N_FEATURES``, ``N_HIDDEN``, ``make_model``, ``summary`` and ``write_figures``:
     trains one model per activation, prints a table per model and writes the figures.
     """
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
-    models = {act: experiment.make_model(act, seed=seed) for act in experiment.ACTIVATIONS}
-    histories = train_models(models, steps, dev, seed, console)
+    run = Run(experiment.NAME, out_dir, steps, device, seed, console)
+    models = {act: experiment.make_model(act, seed=run.seed) for act in experiment.ACTIVATIONS}
+    histories = train_models(models, run)
     summaries = {act: experiment.summary(models[act], histories[act]) for act in experiment.ACTIVATIONS}
     for act in experiment.ACTIVATIONS:
         title = (
             f"{experiment.NAME}: {experiment.MODEL_NAMES[act]} model "
-            f"(n={experiment.N_FEATURES}, m={experiment.N_HIDDEN}, {steps} steps)"
+            f"(n={experiment.N_FEATURES}, m={experiment.N_HIDDEN}, {run.steps} steps)"
         )
-        console.print(summary_table(summaries[act], title))
-    figures = experiment.write_figures(models, histories, out)
-    artifacts = write_artifacts(
-        out, experiment.NAME, models, steps=steps, seed=seed, device=dev, main="relu",
+        run.table(summary_table(summaries[act], title))
+    run.figures_written(experiment.write_figures(models, histories, run.out))
+    return run.finish(
+        models=models, main="relu", histories=histories, summaries=summaries,
         table={act: [row.as_dict() for row in rows] for act, rows in summaries.items()},
-    )
-    return ExperimentResult(
-        name=experiment.NAME,
-        models=models,
-        histories=histories,
-        summaries=summaries,
-        figures=figures,
-        steps=steps,
-        seed=seed,
-        device=str(dev),
-        wall_time=time.perf_counter() - start,
-        artifacts=artifacts,
     )
 
 
@@ -323,83 +279,3 @@ def best_of_restarts(
     if history is not None:
         history = replace(history, losses=history.losses[:, idx.cpu()], n_instances=n)
     return best, history, chosen
-
-
-def model_config(model: ToyModel) -> dict:
-    """A trained model's configuration as plain data (for ``summary.json``).
-
-    ``n_features``, ``n_hidden``, ``n_instances``, ``activation``, ``densities``
-    (each instance's ``1 - S``, :func:`densities_of`), and the full
-    ``feature_probability`` / ``importance`` ``(n_instances, n_features)`` as
-    nested lists only where they vary inside an instance (else ``importance`` is
-    one row ``(n_features,)`` when all instances share it).
-    """
-    p = model.feature_probability.detach().cpu()
-    imp = model.importance.detach().cpu()
-    config: dict = {
-        "n_features": model.n_features,
-        "n_hidden": model.n_hidden,
-        "n_instances": model.n_instances,
-        "activation": model.activation,
-        "densities": densities_of(model).tolist(),
-    }
-    if not (p == p[:, :1]).all():
-        config["feature_probability"] = p.tolist()
-    config["importance"] = imp[0].tolist() if (imp == imp[:1]).all() else imp.tolist()
-    return config
-
-
-def write_artifacts(
-    out_dir: str | Path,
-    name: str,
-    models: Mapping[str, ToyModel],
-    *,
-    steps: int,
-    seed: int,
-    device: str | torch.device,
-    table: object,
-    main: str | None = None,
-    config: Mapping[str, object] | None = None,
-) -> dict[str, Path]:
-    """Write ``params.safetensors`` and ``summary.json`` beside a run's figures.
-
-    ``params.safetensors`` holds every model's ``W`` ``(n_instances, n_hidden,
-    n_features)``, ``b_final``, ``feature_probability`` and ``importance`` under
-    ``"<model name>.<tensor>"``, and the ``main`` model's (default: the last of
-    ``models``) also under the plain names ``W``, ``b_final``, ...
-    ``summary.json`` holds ``experiment``, ``steps``, ``seed``, ``device``,
-    ``models`` (:func:`model_config` of each), ``config`` (anything else that
-    defines the run: feature sets, grid axes ...) and ``table``: the numbers the
-    run's tables print, as plain JSON. Returns ``{"params": path, "summary": path}``.
-    """
-    from ._artifacts import save_params, save_summary
-
-    if not models:
-        raise ValueError("models must name at least one trained model")
-    main = list(models)[-1] if main is None else main
-    if main not in models:
-        raise ValueError(f"main must be one of {sorted(models)}, got {main!r}")
-    tensors: dict[str, torch.Tensor] = {}
-    for key, model in models.items():
-        own = {"W": model.W, "b_final": model.b_final,
-               "feature_probability": model.feature_probability, "importance": model.importance}
-        tensors.update({f"{key}.{t}": v for t, v in own.items()})
-        if key == main:
-            tensors.update(own)
-    summary = {
-        "experiment": name,
-        "steps": steps,
-        "seed": seed,
-        "device": str(device),
-        "main_model": main,
-        "models": {key: model_config(model) for key, model in models.items()},
-        "config": dict(config or {}),
-        "table": table,
-    }
-    return {"params": save_params(out_dir, tensors), "summary": save_summary(out_dir, summary)}
-
-
-def save_figure(fig: "Figure", path: Path) -> Path:
-    """Write ``fig`` as a PNG and return ``path``."""
-    fig.savefig(path, dpi=FIGURE_DPI, facecolor="white")
-    return path

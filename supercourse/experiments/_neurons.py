@@ -1,23 +1,24 @@
 """What the two neuron experiments (``privileged-basis``, ``absolute-value``) share.
 
 * :func:`train_best` trains ``restarts`` copies of every setting side by side and
-  keeps the lowest-loss one of each (the paper kept the best of many restarts).
-* :func:`write_outputs` writes ``params.safetensors`` and ``summary.json`` (:mod:`._artifacts`).
+  keeps the lowest-loss one of each (the paper kept the best of many restarts);
+  then, with ``polish_steps``, it makes each density's model the best of the kept
+  models on that density's data (:func:`._optimum.polish`): a sweep's sparse
+  models trained from scratch can be several times worse than a denser model's
+  configuration trained on their data.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Mapping
 
 import torch
 
 from ..neurons import AbsValueModel, NeuronModel, best_of_restarts
 from ..training import History, train
-from ._artifacts import save_params, save_summary
+from ._optimum import Polished, check_budget, polish
 
-__all__ = ["NeuronRow", "train_best", "write_outputs"]
+__all__ = ["NeuronRow", "TrainedNeurons", "train_best"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,32 @@ class NeuronRow:
         return d
 
 
+@dataclass
+class TrainedNeurons:
+    """What :func:`train_best` returns.
+
+    Attributes:
+        model: the kept model (one instance per setting, on the CPU).
+        history: the training history of every restart.
+        chosen: ``(n,)`` the restart kept for each setting.
+        losses: ``(n, restarts)`` every restart's expected loss.
+        optimum: the optimality check (:class:`~._optimum.Polished`), ``None`` when skipped.
+    """
+
+    model: NeuronModel | AbsValueModel
+    history: History
+    chosen: torch.Tensor
+    losses: torch.Tensor
+    optimum: Polished | None
+
+    @property
+    def kept_losses(self) -> torch.Tensor:
+        """``(n,)`` each kept model's expected loss: after the check when it ran, else its restart's."""
+        if self.optimum is not None:
+            return self.optimum.cross.diagonal().float()
+        return self.losses.amin(dim=1)
+
+
 def train_best(
     model: NeuronModel | AbsValueModel,
     restarts: int,
@@ -57,42 +84,25 @@ def train_best(
     seed: int,
     device: torch.device | str | None,
     progress: bool = False,
-) -> tuple[NeuronModel | AbsValueModel, History, torch.Tensor, torch.Tensor]:
-    """Train ``model`` (``restarts`` copies of each setting, restart-major) and keep the best copy of each.
+    polish_steps: int | None = None,
+    contenders: int | None = None,
+    min_rounds: int = 1,
+) -> TrainedNeurons:
+    """Train ``model`` (``restarts`` copies of each setting, restart-major), keep the best copy of each, then check.
 
-    Returns the kept model (on the CPU), the training history, the chosen restart
-    per setting ``(n,)`` and every restart's expected loss ``(n, restarts)``.
+    With ``polish_steps``, each setting's kept model is made the best of the kept
+    models on its data (:func:`._optimum.polish`, ``contenders`` other models tried
+    per setting, ``None``: all), at least ``min_rounds`` rounds: by default every kept model is
+    optimised locally once (lr decaying to 0), whatever the gaps; a short run gets a short check
+    (:func:`~._optimum.check_budget`).
     """
-    # These models are small: on the CPU torch's intra-op threads cost more in
-    # barriers than they save (several times slower on two busy cores), so train on one.
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        history = train(model, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress)
-        kept, chosen, losses = best_of_restarts(model, restarts, seed=seed + 1)
-    finally:
-        torch.set_num_threads(threads)
-    return kept.cpu(), history, chosen, losses
-
-
-def write_outputs(
-    out_dir: Path,
-    tensors: Mapping[str, torch.Tensor],
-    *,
-    name: str,
-    steps: int,
-    seed: int,
-    device: str | torch.device,
-    config: Mapping[str, object],
-    table: object,
-    **extra: object,
-) -> dict[str, Path]:
-    """Write ``params.safetensors`` (``tensors``, with ``W`` and ``b_final``) and ``summary.json`` into ``out_dir``.
-
-    ``summary.json`` follows the other targets (:func:`._common.write_artifacts`):
-    ``experiment``, ``steps``, ``seed``, ``device``, ``config`` and ``table`` (the
-    numbers the run's tables print), plus ``extra``. Returns ``{"params": path, "summary": path}``.
-    """
-    summary = {"experiment": name, "steps": steps, "seed": seed, "device": str(device),
-               "config": dict(config), "table": table, **extra}
-    return {"params": save_params(out_dir, tensors), "summary": save_summary(out_dir, summary)}
+    # Threads: train() picks them by measurement (supercourse.threads), polish trains through it too.
+    checked = None
+    history = train(model, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress)
+    kept, chosen, losses = best_of_restarts(model, restarts, seed=seed + 1)
+    if polish_steps is not None and kept.n_instances > 1:
+        polish_steps, n_samples = check_budget(steps, batch_size, polish_steps)
+        checked = polish(kept, polish_steps, lr=lr, batch_size=batch_size, seed=seed, device=device,
+                         contenders=contenders, n_samples=n_samples, min_rounds=min_rounds)
+        kept = checked.model
+    return TrainedNeurons(kept.cpu(), history, chosen, losses, checked)

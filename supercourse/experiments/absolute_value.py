@@ -18,11 +18,14 @@ and target ``|x|``. Two studies:
 
 Every setting is trained from a few random initialisations side by side and the
 lowest-loss one is kept. Recipe: AdamW, batch 256, lr 3e-3, weight decay 0.01.
+Then the kept models are checked against each other (:mod:`._optimum`): trained
+from scratch, the sweep's sparse models (1-S <= 0.05) stop 4-5 times above the
+loss of a denser density's configuration on their own data, so that
+configuration is trained on their data (:data:`POLISH_STEPS`) and kept.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -30,8 +33,10 @@ import torch
 
 from ..neurons import AbsValueModel, count_neurons, monosemanticity
 from ..plots import density_titles
-from ._common import ExperimentResult, get_console, prepare_run, save_figure
-from ._neurons import NeuronRow, train_best, write_outputs
+from ._common import ExperimentResult
+from ._neurons import NeuronRow, TrainedNeurons, train_best
+from ._optimum import report
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -56,6 +61,13 @@ SMALL_STEPS = 4_000
 
 DEFAULT_STEPS = 5_000
 """Steps of the sweep (the small study trains :data:`SMALL_STEPS`)."""
+POLISH_STEPS = 3_000
+"""Steps of each candidate's local optimisation when the kept models are checked against each other (lr
+decaying from :data:`LR` to 0). The sweep's sparse models trained from scratch are 2-5 times worse on their own
+data than a denser model's configuration: the check trains that configuration on their data and keeps it."""
+SWEEP_CONTENDERS = 1
+"""Other densities' models tried on each density's data per round of the check (the best-scoring one)."""
+SMALL_POLISH_STEPS = 1_000
 DEFAULT_SEED = 0
 BATCH_SIZE = 256
 LR = 3e-3
@@ -181,6 +193,17 @@ def table(rows: Sequence[NeuronRow], title: str = "") -> "Table":
     return t
 
 
+def markdown_table(rows: Sequence[NeuronRow]) -> str:
+    """The sweep's rows as a Markdown table (lesson 08 quotes the reference run's; a test holds it to a fresh one)."""
+    lines = ["| 1-S | monosemantic | polysemantic | features with a neuron of their own | "
+             "features with a ReLU(x) and a ReLU(-x) neuron |", "|---|---|---|---|---|"]
+    for r in rows:
+        own = ", ".join(map(str, r.mono_features)) or "none"
+        lines.append(f"| {r.density:.3g} | {r.monosemantic} | {r.polysemantic} | {own} | "
+                     f"{r.extra.get('features_with_both_signs', 0)} |")
+    return "\n".join(lines)
+
+
 def figures(small: AbsValueModel, sweep: AbsValueModel) -> dict:
     """``small_neurons``, ``sweep_neurons`` (stacked weights of the balanced ``W1``) and ``sweep_counts``."""
     from ..neuron_plots import neuron_counts_by_density, stacked_neuron_weights
@@ -203,10 +226,19 @@ def train_small(
     device: str | torch.device | None = None, progress: bool = False,
     model_class: type[AbsValueModel] = AbsValueModel,
 ) -> tuple[AbsValueModel, torch.Tensor]:
-    """Train the ``n = 3``, ``m = 6`` study and keep the best restart: ``(model, losses (n_densities, restarts))``."""
+    """The ``n = 3``, ``m = 6`` study (:func:`train_small_checked`): ``(model, losses (n_densities, restarts))``."""
+    trained = train_small_checked(steps, restarts, seed, device, progress, model_class)
+    return trained.model, trained.losses
+
+
+def train_small_checked(
+    steps: int = SMALL_STEPS, restarts: int = SMALL_RESTARTS, seed: int = DEFAULT_SEED,
+    device: str | torch.device | None = None, progress: bool = False,
+    model_class: type[AbsValueModel] = AbsValueModel,
+) -> TrainedNeurons:
+    """Train the ``n = 3``, ``m = 6`` study, keep the best restart, make each density's the best found at it."""
     model = make_small_model(seed, restarts, model_class)
-    kept, _, _, losses = train_best(model, restarts, steps, BATCH_SIZE, LR, seed, device, progress)
-    return kept, losses
+    return train_best(model, restarts, steps, BATCH_SIZE, LR, seed, device, progress, polish_steps=SMALL_POLISH_STEPS)
 
 
 def train_sweep(
@@ -214,10 +246,21 @@ def train_sweep(
     device: str | torch.device | None = None, size: str = "cpu", progress: bool = False,
     model_class: type[AbsValueModel] = AbsValueModel,
 ) -> tuple[AbsValueModel, torch.Tensor]:
-    """Train the sweep and keep the best restart of each density: ``(model, losses (n_densities, restarts))``."""
-    model = make_model(seed, restarts, size, model_class=model_class)
-    kept, _, _, losses = train_best(model, restarts, steps, BATCH_SIZE, LR, seed, device, progress)
-    return kept, losses
+    """The sweep (:func:`train_sweep_checked`): ``(model, losses (n_densities, restarts))``."""
+    trained = train_sweep_checked(steps, restarts, seed, device, size, progress, model_class)
+    return trained.model, trained.losses
+
+
+def train_sweep_checked(
+    steps: int = DEFAULT_STEPS, restarts: int = SWEEP_RESTARTS, seed: int = DEFAULT_SEED,
+    device: str | torch.device | None = None, size: str = "cpu", progress: bool = False,
+    model_class: type[AbsValueModel] = AbsValueModel, densities: Sequence[float] = DENSITIES,
+    polish_steps: int | None = POLISH_STEPS,
+) -> TrainedNeurons:
+    """Train the sweep, keep the best restart of each density, and make each the best found at its density."""
+    model = make_model(seed, restarts, size, densities, model_class=model_class)
+    return train_best(model, restarts, steps, BATCH_SIZE, LR, seed, device, progress, polish_steps=polish_steps,
+                      contenders=SWEEP_CONTENDERS)
 
 
 def run(
@@ -232,46 +275,47 @@ def run(
 
     ``steps`` is the sweep's; the small study trains ``min(steps, SMALL_STEPS)``.
     """
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
+    run = Run(NAME, out_dir, steps, device, seed, console)
     if size not in SIZES:
         raise ValueError(f"size must be one of {tuple(SIZES)}, got {size!r}")
-    small_steps = min(steps, SMALL_STEPS)
-    small, small_losses = train_small(small_steps, SMALL_RESTARTS, seed, dev, console.is_terminal)
-    t_small = time.perf_counter() - start
-    console.print(f"small study: {len(SMALL_DENSITIES)} densities x {SMALL_RESTARTS} restarts x {small_steps} steps in {t_small:.1f} s")
-    small_rows = summary(small, small_losses)
-    console.print(table(small_rows, f"{NAME}: n={SMALL_FEATURES}, m={SMALL_HIDDEN} (best of {SMALL_RESTARTS})"))
+    small_steps = min(run.steps, SMALL_STEPS)
+    with run.timed("small"):
+        trained_small = train_small_checked(small_steps, SMALL_RESTARTS, run.seed, run.device, run.progress)
+    small = trained_small.model
+    run.trained(f"small study: {len(SMALL_DENSITIES)} densities x {SMALL_RESTARTS} restarts x {small_steps} steps",
+                run.seconds["small"])
+    run.print(report(SMALL_DENSITIES, trained_small.optimum))
+    small_rows = summary(small, trained_small.kept_losses)
+    run.table(table(small_rows, f"{NAME}: n={SMALL_FEATURES}, m={SMALL_HIDDEN} (best of {SMALL_RESTARTS})"))
     for r in small_rows:
         signs = ", ".join(f"ReLU({'' if s > 0 else '-'}x{i})" for i, s in r.extra["relu_pairs"])
-        console.print(f"  1-S = {r.density:g}: {signs}")
-    sweep, sweep_losses = train_sweep(steps, SWEEP_RESTARTS, seed, dev, size, console.is_terminal)
-    t_sweep = time.perf_counter() - start - t_small
+        run.print(f"  1-S = {r.density:g}: {signs}")
+    with run.timed("sweep"):
+        trained = train_sweep_checked(run.steps, SWEEP_RESTARTS, run.seed, run.device, size, run.progress)
+    sweep = trained.model
     n, m = SIZES[size]
-    console.print(f"sweep: {len(DENSITIES)} densities x {SWEEP_RESTARTS} restarts x {steps} steps in {t_sweep:.1f} s")
-    sweep_rows = summary(sweep, sweep_losses)
-    console.print(table(sweep_rows, f"{NAME}: n={n}, m={m}, I_i = {IMPORTANCE_BASE}^i (best of {SWEEP_RESTARTS})"))
-    figs = {name: save_figure(fig, out / f"{name}.png") for name, fig in figures(small, sweep).items()}
-    written = write_outputs(
-        out,
-        {"W": sweep.W1, "W2": sweep.W2, "b_final": sweep.b_final, "feature_probability": sweep.feature_probability,
-         "importance": sweep.importance, "restart_losses": sweep_losses, "small_W1": small.W1, "small_W2": small.W2,
-         "small_b_final": small.b_final, "small_restart_losses": small_losses},
-        name=NAME, steps=steps, seed=seed, device=dev,
+    run.trained(f"sweep: {len(DENSITIES)} densities x {SWEEP_RESTARTS} restarts x {run.steps} steps",
+                run.seconds["sweep"])
+    run.print(report(DENSITIES, trained.optimum))
+    sweep_rows = summary(sweep, trained.kept_losses)
+    run.table(table(sweep_rows, f"{NAME}: n={n}, m={m}, I_i = {IMPORTANCE_BASE}^i (best of {SWEEP_RESTARTS})"))
+    for name, fig in figures(small, sweep).items():
+        run.figure(name, fig)
+    optimum = {key: {} if t.optimum is None else t.optimum.as_dict() for key, t in (("small", trained_small), ("sweep", trained))}
+    return run.finish(
+        models={"small": small, "sweep": sweep},
+        tensors={"W": sweep.W1, "W2": sweep.W2, "b_final": sweep.b_final, "feature_probability": sweep.feature_probability,
+                 "importance": sweep.importance, "restart_losses": trained.losses, "small_W1": small.W1,
+                 "small_W2": small.W2, "small_b_final": small.b_final, "small_restart_losses": trained_small.losses},
+        summaries={"small": small_rows, "sweep": sweep_rows},
         config={
             "small": {"n_features": SMALL_FEATURES, "n_hidden": SMALL_HIDDEN, "densities": list(SMALL_DENSITIES),
-                      "steps": small_steps, "restarts": SMALL_RESTARTS},
+                      "steps": small_steps, "restarts": SMALL_RESTARTS, "polish_steps": SMALL_POLISH_STEPS},
             "sweep": {"size": size, "n_features": n, "n_hidden": m, "importance_base": IMPORTANCE_BASE,
-                      "densities": list(DENSITIES), "steps": steps, "restarts": SWEEP_RESTARTS},
+                      "densities": list(DENSITIES), "steps": run.steps, "restarts": SWEEP_RESTARTS,
+                      "polish_steps": POLISH_STEPS, "contenders": SWEEP_CONTENDERS},
             "batch_size": BATCH_SIZE, "lr": LR, "weight_decay": 0.01,
         },
         table={"small": [r.as_dict() for r in small_rows], "sweep": [r.as_dict() for r in sweep_rows]},
-        seconds={"small": t_small, "sweep": t_sweep},
-    )
-    console.print(f"wrote {written['params']} and {written['summary']}")
-    return ExperimentResult(
-        name=NAME, models={"small": small, "sweep": sweep}, histories={},
-        summaries={"small": small_rows, "sweep": sweep_rows}, figures=figs, artifacts=written,
-        steps=steps, seed=seed, device=str(dev), wall_time=time.perf_counter() - start,
+        optimality=optimum,
     )

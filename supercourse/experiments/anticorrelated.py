@@ -15,7 +15,6 @@ local optimum close in loss, hence the restarts.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +23,10 @@ import torch
 from ..correlation import SetModel
 from ..training import History
 from . import correlated
-from ._common import ExperimentResult, SummaryRow, get_console, prepare_run, summarize, write_artifacts
-from ._correlated import BATCH_SIZE, LR, RESTARTS, make_set_model, train_sets
+from ._common import ExperimentResult, SummaryRow, summarize
+from ._correlated import BATCH_SIZE, LR, POLISH_STEPS, RESTARTS, make_set_model, train_sets
+from ._optimum import report
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -62,24 +63,20 @@ def run(
     console: "Console | None" = None,
     restarts: int = RESTARTS_ANTI,
 ) -> ExperimentResult:
-    """Train (best of ``restarts``), print the table, write figures, params and summary."""
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
-    model, history, _, wall = train_sets("anticorrelated", N_SETS, SET_SIZE, N_HIDDEN, DENSITIES, steps, seed, dev,
-                                         restarts, progress=console.is_terminal)
-    console.print(f"trained: {len(DENSITIES)} densities x {restarts} restarts x {steps} steps on {dev.type} in {wall:.1f} s")
+    """Train (best of ``restarts``, each the best found at its density), print the table, write figures, params and summary."""
+    run = Run(NAME, out_dir, steps, device, seed, console)
+    trained = train_sets("anticorrelated", N_SETS, SET_SIZE, N_HIDDEN, DENSITIES, run.steps, run.seed, run.device,
+                         restarts, progress=run.progress)
+    run.trained(f"{len(DENSITIES)} densities x {restarts} restarts x {run.steps} steps", trained.seconds, part="train")
+    run.print(report(DENSITIES, trained.optimum))
+    model = trained.model
     rows = correlated.readout(model)
-    console.print(correlated._table(rows, f"{NAME}: 2 anticorrelated pairs, m=2 ({steps} steps, best of {restarts})"))
-    figures = correlated.write_figures({"anticorrelated pairs": model}, out)
-    artifacts = write_artifacts(
-        out, NAME, {"anticorrelated": model}, steps=steps, seed=seed, device=dev,
+    run.table(correlated._table(rows, f"{NAME}: 2 anticorrelated pairs, m=2 ({run.steps} steps, best of {restarts})"))
+    run.figures_written(correlated.write_figures({"anticorrelated pairs": model}, run.out))
+    return run.finish(
+        models={"anticorrelated": model}, histories={"anticorrelated": trained.history},
+        summaries={"anticorrelated": summary(model, trained.history)},
         config={"kind": "anticorrelated", "n_sets": N_SETS, "set_size": SET_SIZE, "densities": DENSITIES,
-                "restarts": restarts, "batch_size": BATCH_SIZE, "lr": LR},
-        table=rows,
-    )
-    return ExperimentResult(
-        name=NAME, models={"anticorrelated": model}, histories={"anticorrelated": history},
-        summaries={"anticorrelated": summary(model, history)}, figures=figures,
-        steps=steps, seed=seed, device=str(dev), wall_time=time.perf_counter() - start, artifacts=artifacts,
+                "restarts": restarts, "batch_size": BATCH_SIZE, "lr": LR, "polish_steps": POLISH_STEPS},
+        table=rows, optimality=correlated.optimality(trained),
     )

@@ -19,18 +19,19 @@ positive interference being cheaper than negative for correlated features.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from .. import plots
 from ..correlation import SetModel, collapsed_sets, cross_set_min_cosines, partner_cosines
+from ..correlation_plots import set_directions
 from ..metrics import feature_norms
 from ..training import History
-from ._common import ExperimentResult, SummaryRow, get_console, prepare_run, save_figure, summarize, write_artifacts
-from ._correlated import BATCH_SIZE, LR, RESTARTS, make_set_model, train_sets
+from ._common import ExperimentResult, SummaryRow, save_figure, summarize
+from ._correlated import BATCH_SIZE, LR, POLISH_STEPS, RESTARTS, TrainedSets, make_set_model, train_sets
+from ._optimum import report
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -100,17 +101,22 @@ def _table(rows: list[dict], title: str):
 
 
 def write_figures(models: dict[str, SetModel], out_dir: Path) -> dict[str, Path]:
-    """``directions.png``: every instance's feature directions, two-pair model first."""
+    """``directions_<name>.png`` per model: every instance's feature directions, a colour per set."""
     import matplotlib.pyplot as plt
 
     figures = {}
     for key, model in models.items():
         titles = [f"1-S = {p:.3g}" for p in model.set_probability[:, 0].tolist()]
-        fig = plots.feature_directions_2d(model.W.detach().cpu(), titles=titles)
-        fig.suptitle(f"{key}: features 2k and 2k+1 form correlated set k", fontsize=10)
-        figures[f"directions_{key.replace(' ', '_')}"] = save_figure(fig, Path(out_dir) / f"directions_{key.replace(' ', '_')}.png")
+        fig = set_directions(model.W.detach().cpu(), model.set_size, model.kind, titles=titles)
+        name = f"directions_{key.replace(' ', '_')}"
+        figures[name] = save_figure(fig, Path(out_dir) / f"{name}.png")
         plt.close(fig)
     return figures
+
+
+def optimality(trained: TrainedSets) -> dict:
+    """The optimality check of a :func:`~._correlated.train_sets` result, as plain numbers (empty when skipped)."""
+    return {} if trained.optimum is None else trained.optimum.as_dict()
 
 
 def run(
@@ -121,30 +127,26 @@ def run(
     console: "Console | None" = None,
     restarts: int = RESTARTS,
 ) -> ExperimentResult:
-    """Train both models (best of ``restarts``), print their tables, write figures, params and summary."""
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
-    models, histories, tables = {}, {}, {}
+    """Train both models (best of ``restarts``, each the best found at its density), print their tables, write figures, params and summary."""
+    run = Run(NAME, out_dir, steps, device, seed, console)
+    models, histories, tables, checks = {}, {}, {}, {}
     for key, n_sets, densities in (("two pairs", N_SETS, DENSITIES),
                                    ("three pairs", N_SETS_SIDE_BY_SIDE, DENSITIES_SIDE_BY_SIDE)):
-        model, history, _, wall = train_sets("correlated", n_sets, SET_SIZE, N_HIDDEN, densities, steps, seed, dev,
-                                             restarts, progress=console.is_terminal)
-        console.print(f"trained [bold]{key}[/]: {len(densities)} densities x {restarts} restarts x {steps} steps "
-                      f"on {dev.type} in {wall:.1f} s")
-        models[key], histories[key], tables[key] = model, history, readout(model)
-        console.print(_table(tables[key], f"{NAME}: {n_sets} correlated pairs, m=2 ({steps} steps, best of {restarts})"))
-    figures = write_figures(models, out)
-    artifacts = write_artifacts(
-        out, NAME, {"three_pairs": models["three pairs"], "two_pairs": models["two pairs"]},
-        steps=steps, seed=seed, device=dev, main="two_pairs",
+        trained = train_sets("correlated", n_sets, SET_SIZE, N_HIDDEN, densities, run.steps, run.seed, run.device,
+                             restarts, progress=run.progress)
+        run.trained(f"[bold]{key}[/]: {len(densities)} densities x {restarts} restarts x {run.steps} steps",
+                    trained.seconds, part=key)
+        run.print(report(densities, trained.optimum))
+        models[key], histories[key], tables[key] = trained.model, trained.history, readout(trained.model)
+        checks[key.replace(" ", "_")] = optimality(trained)
+        run.table(_table(tables[key], f"{NAME}: {n_sets} correlated pairs, m=2 ({run.steps} steps, best of {restarts})"))
+    run.figures_written(write_figures(models, run.out))
+    return run.finish(
+        models={"three_pairs": models["three pairs"], "two_pairs": models["two pairs"]}, main="two_pairs",
+        histories=histories, summaries={k: summary(m, histories[k]) for k, m in models.items()},
         config={"kind": "correlated", "set_size": SET_SIZE, "n_sets": {"two_pairs": N_SETS, "three_pairs": N_SETS_SIDE_BY_SIDE},
                 "densities": {"two_pairs": DENSITIES, "three_pairs": DENSITIES_SIDE_BY_SIDE},
-                "restarts": restarts, "batch_size": BATCH_SIZE, "lr": LR},
+                "restarts": restarts, "batch_size": BATCH_SIZE, "lr": LR, "polish_steps": POLISH_STEPS},
         table={k.replace(" ", "_"): v for k, v in tables.items()},
-    )
-    return ExperimentResult(
-        name=NAME, models=models, histories=histories,
-        summaries={k: summary(m, histories[k]) for k, m in models.items()}, figures=figures,
-        steps=steps, seed=seed, device=str(dev), wall_time=time.perf_counter() - start, artifacts=artifacts,
+        optimality=checks,
     )

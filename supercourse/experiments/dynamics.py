@@ -23,7 +23,6 @@ minute on two CPU cores.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,8 +32,8 @@ from .. import dynamics
 from ..data import correlated_sparse
 from ..model import ToyModel
 from ..training import History, train
-from ._artifacts import save_params, save_summary
-from ._common import ExperimentResult, SummaryRow, get_console, prepare_run, save_figure, summarize
+from ._common import ExperimentResult, SummaryRow, save_figure, summarize
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -234,14 +233,13 @@ def run(
     """
     from rich.table import Table
 
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
-    model = make_model(seed=seed)
-    levels, history = record(model, steps, seed, dev, progress=console.is_terminal)
-    corr = make_correlated_model(seed=seed)
-    stages, corr_history = record(corr, steps, seed, dev, progress=console.is_terminal)
-    console.print(f"trained both runs x {steps} steps on {dev.type} in {time.perf_counter() - start:.1f} s")
+    run = Run(NAME, out_dir, steps, device, seed, console)
+    with run.timed("train"):
+        model = make_model(seed=run.seed)
+        levels, history = record(model, run.steps, run.seed, run.device, progress=run.progress)
+        corr = make_correlated_model(seed=run.seed)
+        stages, corr_history = record(corr, run.steps, run.seed, run.device, progress=run.progress)
+    run.trained(f"both runs x {run.steps} steps", run.seconds["train"])
 
     jumps = jump_table(levels)
     table = Table(title=f"{NAME}: energy-level jumps (n={N_FEATURES}, m={N_HIDDEN})", title_justify="left",
@@ -251,7 +249,7 @@ def run(
     for j in jumps:
         table.add_row(f"{DENSITIES[j['instance']]:g}", str(j["feature"]), f"{j['from']:.3f}", f"{j['to']:.3f}",
                       f"{j['left']}-{j['step']}", f"{100 * j['loss_drop']:.1f}%")
-    console.print(table)
+    run.table(table)
     stage_rows = stage_table(stages)
     table = Table(title=f"{NAME}: stages of the correlated run (2 sets of 3, m=3)", title_justify="left",
                   header_style="bold")
@@ -261,30 +259,22 @@ def run(
         text = " -> ".join(f"{s} ({r['first_step'][s]}: {r['loss_at'][s]:.2e})" for s in r["stages"])
         table.add_row(str(r["instance"]), text, r["final_stage"], f"{r['final_within']:.2f}",
                       f"{r['final_across']:.2f}")
-    console.print(table)
+    run.table(table)
 
-    figures = write_figures(levels, stages, out)
-    save_params(out, {"W": model.W, "b_final": model.b_final, "correlated_W": corr.W,
-                      "correlated_b_final": corr.b_final})
-    save_summary(out, {
-        "name": NAME, "steps": steps, "seed": seed, "device": str(dev), "batch_size": BATCH_SIZE, "lr": LR,
-        "log_every": LOG_EVERY, "eval_batch": EVAL_BATCH,
-        "energy_levels": {"n_features": N_FEATURES, "n_hidden": N_HIDDEN, "densities": list(DENSITIES),
-                          "importance": 1.0, "levels": list(dynamics.LEVELS),
-                          "level_tolerance": dynamics.LEVEL_TOLERANCE, "min_hold": dynamics.MIN_HOLD,
-                          "final_loss": levels.losses[-1], "final_dimensionalities": levels.dimensionalities[-1],
-                          "jumps": jumps},
-        "correlated": {"n_sets": N_SETS, "set_size": SET_SIZE, "n_hidden": N_HIDDEN,
-                       "density": CORRELATED_DENSITY, "instances": CORRELATED_INSTANCES, "stages": stage_rows},
-    })
-    return ExperimentResult(
-        name=NAME,
-        models={"levels": model, "correlated": corr},
+    run.figures_written(write_figures(levels, stages, run.out))
+    energy_levels = {"n_features": N_FEATURES, "n_hidden": N_HIDDEN, "densities": list(DENSITIES),
+                     "importance": 1.0, "levels": list(dynamics.LEVELS),
+                     "level_tolerance": dynamics.LEVEL_TOLERANCE, "min_hold": dynamics.MIN_HOLD,
+                     "final_loss": levels.losses[-1], "final_dimensionalities": levels.dimensionalities[-1],
+                     "jumps": jumps}
+    correlated = {"n_sets": N_SETS, "set_size": SET_SIZE, "n_hidden": N_HIDDEN,
+                  "density": CORRELATED_DENSITY, "instances": CORRELATED_INSTANCES, "stages": stage_rows}
+    return run.finish(
+        models={"correlated": corr, "levels": model}, main="levels",
+        tensors={"W": model.W, "b_final": model.b_final, "correlated_W": corr.W, "correlated_b_final": corr.b_final},
         histories={"levels": history, "correlated": corr_history},
         summaries={"levels": summary(model, history), "correlated": summary(corr, corr_history)},
-        figures=figures,
-        steps=steps,
-        seed=seed,
-        device=str(dev),
-        wall_time=time.perf_counter() - start,
+        config={"batch_size": BATCH_SIZE, "lr": LR, "log_every": LOG_EVERY, "eval_batch": EVAL_BATCH},
+        table={"jumps": jumps, "stages": stage_rows},
+        energy_levels=energy_levels, correlated=correlated,
     )

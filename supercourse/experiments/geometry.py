@@ -38,12 +38,10 @@ from ._common import (
     ExperimentResult,
     SummaryRow,
     densities_of,
-    get_console,
-    prepare_run,
     save_figure,
     summarize,
-    write_artifacts,
 )
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -230,36 +228,20 @@ def run(
     :data:`SIZES`). Writes ``dimensions_per_feature.png`` and
     ``feature_dimensionality.png`` into ``out_dir`` (created if needed).
     """
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
+    run = Run(NAME, out_dir, steps, device, seed, console)
     if size is None:
-        size = "paper" if dev.type == "cuda" else "cpu"
+        size = "paper" if run.device.type == "cuda" else "cpu"
     s = _size(size)
     name = size if isinstance(size, str) else "custom"
     t0 = time.perf_counter()
-    model, history = train_sweep(s, steps=steps, device=dev, seed=seed, progress=console.is_terminal)
-    console.print(
-        f"trained {s.n_instances} instances (n={s.n_features}, m={s.n_hidden}, size {name!r}) x {steps} steps "
-        f"on {dev.type} in {time.perf_counter() - t0:.1f} s"
-    )
+    model, history = train_sweep(s, steps=run.steps, device=run.device, seed=run.seed, progress=run.progress)
+    run.trained(f"{s.n_instances} instances (n={s.n_features}, m={s.n_hidden}, size {name!r}) x {run.steps} steps",
+                time.perf_counter() - t0, part="train")
     rows = geometry_rows(model.W, densities_of(model))
-    console.print(geometry_table(rows, f"{NAME}: n={s.n_features}, m={s.n_hidden}, uniform importance"))
-    figures = write_figures(model, out)
-    artifacts = write_artifacts(
-        out, NAME, {"relu": model}, steps=steps, seed=seed, device=dev,
+    run.table(geometry_table(rows, f"{NAME}: n={s.n_features}, m={s.n_hidden}, uniform importance"))
+    run.figures_written(write_figures(model, run.out))
+    return run.finish(
+        models={"relu": model}, histories={"relu": history}, summaries={"relu": summary(model, history)},
         config={"size": name, "batch_size": BATCH_SIZE, "lr": LR},
         table=[dataclasses.asdict(row) for row in rows],
-    )
-    return ExperimentResult(
-        name=NAME,
-        models={"relu": model},
-        histories={"relu": history},
-        summaries={"relu": summary(model, history)},
-        figures=figures,
-        steps=steps,
-        seed=seed,
-        device=str(dev),
-        wall_time=time.perf_counter() - start,
-        artifacts=artifacts,
     )

@@ -16,7 +16,6 @@ lowest loss, as the paper did for its 2-D studies.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,15 +27,13 @@ from ._common import (
     ExperimentResult,
     SummaryRow,
     best_of_restarts,
-    get_console,
-    prepare_run,
     repeat_instances,
     save_figure,
     summarize,
-    write_artifacts,
     summary_table,
     train_models,
 )
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -122,30 +119,16 @@ def run(
     The result's ``models["relu"]`` has one instance per density. Writes ``directions.png``, ``feature_bars.png``, ``gram.png`` and
     ``training_curves.png`` into ``out_dir`` (created if needed).
     """
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
-    trained = make_model("relu", seed=seed, restarts=restarts)
-    history = train_models({"relu": trained}, steps, dev, seed, console)["relu"]
-    best, history, _ = best_of_restarts(trained, restarts, history, seed=seed)
+    run = Run(NAME, out_dir, steps, device, seed, console)
+    trained = make_model("relu", seed=run.seed, restarts=restarts)
+    history = train_models({"relu": trained}, run)["relu"]
+    best, history, _ = best_of_restarts(trained, restarts, history, seed=run.seed)
     models, histories = {"relu": best.cpu()}, {"relu": history}
     summaries = {"relu": summary(best, history)}
-    title = f"{NAME}: ReLU output model (n={N_FEATURES}, m={N_HIDDEN}, {steps} steps, best of {restarts})"
-    console.print(summary_table(summaries["relu"], title))
-    figures = write_figures(models["relu"], histories["relu"], out)
-    artifacts = write_artifacts(
-        out, NAME, models, steps=steps, seed=seed, device=dev, config={"restarts": restarts},
+    title = f"{NAME}: ReLU output model (n={N_FEATURES}, m={N_HIDDEN}, {run.steps} steps, best of {restarts})"
+    run.table(summary_table(summaries["relu"], title))
+    run.figures_written(write_figures(models["relu"], histories["relu"], run.out))
+    return run.finish(
+        models=models, histories=histories, summaries=summaries, config={"restarts": restarts},
         table={"relu": [row.as_dict() for row in summaries["relu"]]},
-    )
-    return ExperimentResult(
-        name=NAME,
-        models=models,
-        histories=histories,
-        summaries=summaries,
-        figures=figures,
-        steps=steps,
-        seed=seed,
-        device=str(dev),
-        wall_time=time.perf_counter() - start,
-        artifacts=artifacts,
     )

@@ -13,7 +13,6 @@ are rarely active together.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,8 +21,11 @@ import torch
 from .. import plots
 from ..correlation import SetModel, block_interference
 from ..training import History
-from ._common import ExperimentResult, SummaryRow, get_console, prepare_run, save_figure, summarize, write_artifacts
-from ._correlated import BATCH_SIZE, LR, make_set_model, train_sets
+from . import correlated
+from ._common import ExperimentResult, SummaryRow, summarize
+from ._correlated import BATCH_SIZE, LR, POLISH_STEPS, make_set_model, train_sets
+from ._optimum import report
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -69,19 +71,18 @@ def run(
     seed: int = DEFAULT_SEED,
     console: "Console | None" = None,
 ) -> ExperimentResult:
-    """Train, print the block statistics, write ``gram.png``, params and summary."""
-    import matplotlib.pyplot as plt
+    """Train (each density's model the best found at it), print the block statistics, write ``gram.png``, params and summary."""
     from rich.table import Table
 
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
-    model, history, _, wall = train_sets("correlated", N_SETS, SET_SIZE, N_HIDDEN, DENSITIES, steps, seed, dev,
-                                         RESTARTS, progress=console.is_terminal)
-    console.print(f"trained: {len(DENSITIES)} densities x {steps} steps on {dev.type} in {wall:.1f} s")
+    run = Run(NAME, out_dir, steps, device, seed, console)
+    trained = train_sets("correlated", N_SETS, SET_SIZE, N_HIDDEN, DENSITIES, run.steps, run.seed, run.device,
+                         RESTARTS, progress=run.progress)
+    run.trained(f"{len(DENSITIES)} densities x {run.steps} steps", trained.seconds, part="train")
+    run.print(report(DENSITIES, trained.optimum))
+    model = trained.model
     rows = readout(model)
     table = Table(
-        title=f"{NAME}: 2 sets of 10 correlated features, m=10 ({steps} steps)", title_justify="left",
+        title=f"{NAME}: 2 sets of 10 correlated features, m=10 ({run.steps} steps)", title_justify="left",
         header_style="bold", caption_justify="left",
         caption="diagonal: mean ||W_i||^2 (1: every feature represented)\n"
         "within set: mean |W_i . W_j| over distinct features of the same set (0: an orthogonal basis per set)\n"
@@ -91,19 +92,13 @@ def run(
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(f"{r['density']:.3g}", f"{r['diagonal']:.3f}", f"{r['within']:.3f}", f"{r['across']:.3f}")
-    console.print(table)
-    fig = plots.gram_heatmaps(model.W.detach(), model.b_final.detach(),
-                              titles=[f"1-S = {r['density']:.3g}" for r in rows])
-    figures = {"gram": save_figure(fig, out / "gram.png")}
-    plt.close(fig)
-    artifacts = write_artifacts(
-        out, NAME, {"local_bases": model}, steps=steps, seed=seed, device=dev,
+    run.table(table)
+    run.figure("gram", plots.gram_heatmaps(model.W.detach(), model.b_final.detach(),
+                                           titles=[f"1-S = {r['density']:.3g}" for r in rows]))
+    return run.finish(
+        models={"local_bases": model}, histories={"local_bases": trained.history},
+        summaries={"local_bases": summary(model, trained.history)},
         config={"kind": "correlated", "n_sets": N_SETS, "set_size": SET_SIZE, "densities": DENSITIES,
-                "restarts": RESTARTS, "batch_size": BATCH_SIZE, "lr": LR},
-        table=rows,
-    )
-    return ExperimentResult(
-        name=NAME, models={"local_bases": model}, histories={"local_bases": history},
-        summaries={"local_bases": summary(model, history)}, figures=figures,
-        steps=steps, seed=seed, device=str(dev), wall_time=time.perf_counter() - start, artifacts=artifacts,
+                "restarts": RESTARTS, "batch_size": BATCH_SIZE, "lr": LR, "polish_steps": POLISH_STEPS},
+        table=rows, optimality=correlated.optimality(trained),
     )

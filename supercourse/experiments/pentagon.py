@@ -33,7 +33,8 @@ from .._validate import check_positive_int
 from ..geometry import tegum_factors
 from ..model import ToyModel
 from ..training import History, train
-from ._common import ExperimentResult, SummaryRow, get_console, prepare_run, save_figure, summarize, write_artifacts
+from ._common import ExperimentResult, SummaryRow, save_figure, summarize
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -331,44 +332,28 @@ def run(
     Writes ``pentagon_study.png`` into ``out_dir``.
     ``ExperimentResult.models["relu"]`` holds the kept model of every ratio.
     """
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
+    run = Run(NAME, out_dir, steps, device, seed, console)
     t0 = time.perf_counter()
-    study, history = run_study(steps, restarts, RATIOS, dev, seed, progress=console.is_terminal)
-    console.print(
-        f"trained {len(RATIOS)} ratios x ({restarts} random + 2 warm) restarts x {steps} steps on {dev.type} "
-        f"in {time.perf_counter() - t0:.1f} s"
-    )
-    console.print(study_table(study, f"{NAME}: n=5, m=2, features 1-4 at 1-S = {DENSITY}"))
+    study, history = run_study(run.steps, restarts, RATIOS, run.device, run.seed, progress=run.progress)
+    run.trained(f"{len(RATIOS)} ratios x ({restarts} random + 2 warm) restarts x {run.steps} steps",
+                time.perf_counter() - t0, part="train")
+    run.table(study_table(study, f"{NAME}: n=5, m=2, features 1-4 at 1-S = {DENSITY}"))
     where = "no single clean switch" if study.transition is None else f"at ratio ≈ {study.transition:.2f}"
-    console.print(f"pentagon -> two digons: {where}")
-    kept = make_model(seed=seed)
+    run.print(f"pentagon -> two digons: {where}")
+    kept = make_model(seed=run.seed)
     with torch.no_grad():
         kept.W.copy_(study.W)
         kept.b_final.copy_(study.b)
-    figures = write_figures(study, out)
+    run.figures_written(write_figures(study, run.out))
     table = [
         {"ratio": r, "density_feature_0": DENSITY / r, "kept": study.shapes[i][int(study.kept[i])],
          "norm_W_0": study.W[i, :, SPARSE_FEATURE].norm().item(), "loss": study.losses[i, int(study.kept[i])].item(),
          "restarts": study.shapes[i], "restart_losses": study.losses[i]}
         for i, r in enumerate(study.ratios.tolist())
     ]
-    artifacts = write_artifacts(
-        out, NAME, {"relu": kept}, steps=steps, seed=seed, device=dev,
+    return run.finish(
+        models={"relu": kept}, histories={"relu": history}, summaries={"relu": summary(kept)},
         config={"ratios": study.ratios, "density": DENSITY, "sparse_feature": SPARSE_FEATURE,
                 "random_restarts": restarts, "warm_starts": 2, "batch_size": BATCH_SIZE, "lr": LR},
         table={"ratios": table, "transition_ratio": study.transition},
-    )
-    return ExperimentResult(
-        name=NAME,
-        models={"relu": kept},
-        histories={"relu": history},
-        summaries={"relu": summary(kept)},
-        figures=figures,
-        steps=steps,
-        seed=seed,
-        device=str(dev),
-        wall_time=time.perf_counter() - start,
-        artifacts=artifacts,
     )

@@ -25,7 +25,6 @@ the best restart) and ``phase_diagram_n3.png`` (the same for n=3, m=2).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,8 @@ import torch
 
 from .. import phase, plots, theory
 from ..model import ToyModel
-from ._common import ExperimentResult, SummaryRow, get_console, prepare_run, save_figure, summarize, write_artifacts
+from ._common import ExperimentResult, SummaryRow, save_figure, summarize
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -189,13 +189,11 @@ def run(
     elsewhere. On the CPU a run trains on one thread (these models are far too
     small to gain from more), about a minute per diagram.
     """
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
+    run = Run(NAME, out_dir, steps, device, seed, console)
     if batch_size is None:
-        batch_size = BATCH_SIZE if dev.type == "cuda" else CPU_BATCH_SIZE
+        batch_size = BATCH_SIZE if run.device.type == "cuda" else CPU_BATCH_SIZE
     threads = torch.get_num_threads()
-    if dev.type == "cpu":
+    if run.device.type == "cpu":
         torch.set_num_threads(1)
     results: dict[str, phase.EmpiricalPhaseDiagram] = {}
     try:
@@ -207,41 +205,28 @@ def run(
                 n_restarts=N_RESTARTS,
                 drop_worst=DROP_WORST,
                 n_features=n_features,
-                steps=steps,
+                steps=run.steps,
                 batch_size=batch_size,
                 lr=LR,
-                seed=seed,
-                device=dev,
-                progress=console.is_terminal,
+                seed=run.seed,
+                device=run.device,
+                progress=run.progress,
             )
             res = results[key]
-            console.print(
-                f"trained [bold]{key}[/]: {res.model.n_instances} instances x {steps} steps on {dev.type} "
-                f"in {res.history.wall_time:.1f} s"
-            )
+            run.trained(f"[bold]{key}[/]: {res.model.n_instances} instances x {run.steps} steps",
+                        res.history.wall_time, part=f"train {key}")
     finally:
         torch.set_num_threads(threads)
-    console.print(_table(results, steps, batch_size))
+    run.table(_table(results, run.steps, batch_size))
     r0, p0 = theory.triple_point()
-    console.print(f"theory: triple point at r = {r0:g}, 1-S = {p0:.4f} (4/7)")
-    figures = write_figures(results, out)
-    artifacts = write_artifacts(
-        out, NAME, {k: r.model for k, r in results.items()}, steps=steps, seed=seed, device=dev,
-        main=next(iter(results)),
+    run.print(f"theory: triple point at r = {r0:g}, 1-S = {p0:.4f} (4/7)")
+    run.figures_written(write_figures(results, run.out))
+    return run.finish(
+        models={k: r.model for k, r in results.items()}, main=next(iter(results)),
+        histories={k: r.history for k, r in results.items()},
+        summaries={k: summary(r.model, r.history) for k, r in results.items()},
         config={"relative_importances": relative_importances(), "densities": density_axis(),
                 "n_restarts": N_RESTARTS, "drop_worst": DROP_WORST, "batch_size": batch_size, "lr": LR,
                 "instance_layout": "relative importance x density x restart, row-major"},
         table={k: _table_numbers(r) for k, r in results.items()},
-    )
-    return ExperimentResult(
-        name=NAME,
-        models={k: r.model for k, r in results.items()},
-        histories={k: r.history for k, r in results.items()},
-        summaries={k: summary(r.model, r.history) for k, r in results.items()},
-        figures=figures,
-        steps=steps,
-        seed=seed,
-        device=str(dev),
-        wall_time=time.perf_counter() - start,
-        artifacts=artifacts,
     )

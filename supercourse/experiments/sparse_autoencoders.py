@@ -18,14 +18,10 @@ Dictionary learning (Bricken et al. 2023) on data whose features are known:
   and the one with the lowest loss is kept (not the best recovery: that would
   use the answer).
 
-Measured (seeds 0 and 1; ``tests/test_experiment_sae.py`` asserts them with tolerances):
-L1 at 2x, lambda 0.01: MMCS 0.987 / 0.987, every feature above 0.9; at 0.5x:
-0.767 / 0.767; lambda 0.1: unexplained variance 1.00, 0.01 latents active per
-input; no L1: unexplained variance 0.000, MMCS 0.47 / 0.48; TopK k=3 at 2x:
-MMCS 0.9988 / 0.9985, every feature above 0.99, 57 / 55 of 128 latents dead.
-With the encoder initialised as the decoder's transpose, almost no latent dies
-at lambda 0.003-0.03 at any dictionary size (the extra latents split features).
-Pentagon: kept SAE MMCS 0.94 / 0.92.
+The measured numbers are in ``summary.json`` of ``supercourse reproduce sae``
+(``table`` for the sweep and TopK, ``pentagon``, ``large`` and ``resampling``);
+lesson 09 quotes the seed-0 run, and ``tests/test_experiment_sae.py`` holds the
+lesson's prose to a fresh run and asserts the headlines across seeds 0 and 1.
 """
 
 from __future__ import annotations
@@ -41,9 +37,8 @@ from .. import sae as sae_lib
 from .. import sae_plots
 from ..model import ToyModel
 from ..training import History, train
-from ._artifacts import save_params as write_params
-from ._artifacts import save_summary
-from ._common import ExperimentResult, SummaryRow, best_of_restarts, get_console, prepare_run, save_figure, summarize
+from ._common import ExperimentResult, SummaryRow, best_of_restarts, save_figure, summarize
+from ._run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -69,6 +64,13 @@ TOPK_RATIOS: tuple[float, ...] = (1.0, 2.0)
 EVAL_SAMPLES = 16_384
 """Fresh inputs on which dead latents, L0 and unexplained variance are measured."""
 THRESHOLDS = (0.9, 0.99)
+
+# Resampling dead latents (lesson 09, section 8): half of a 2x dictionary starts dead
+RESAMPLE_EVERY = 500
+RESAMPLE_SEED = 5
+"""The SAE's seed in the resampling demonstration (its data: :func:`features` of the study's seed)."""
+DEAD_START_BIAS = -10.0
+"""The encoder bias that makes the second half of the dictionary dead from step 0."""
 
 # The course's toy models
 TOY_STEPS = 10_000
@@ -140,6 +142,7 @@ def train_sweep(
     steps: int = SAE_STEPS,
     device: str | torch.device = "cpu",
     k: int | None = None,
+    progress: bool = True,
 ) -> dict[float, sae_lib.SparseAutoencoder]:
     """One batched SAE per dictionary size (instances: the L1 coefficients), trained on :func:`features`.
 
@@ -155,7 +158,8 @@ def train_sweep(
             D_IN, dict_size(ratio), n_inst, l1_coeff=torch.tensor(l1_coeffs if k is None else [0.0]), k=k,
             seed=seed * 1000 + j,
         ).to(device)
-        sae_lib.train_sae(sae, data.sample, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=seed * 1000 + j)
+        sae_lib.train_sae(sae, data.sample, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=seed * 1000 + j,
+                          progress=progress)
         out[ratio] = sae.cpu()
     return out
 
@@ -163,6 +167,30 @@ def train_sweep(
 def eval_batch(seed: int = DEFAULT_SEED) -> torch.Tensor:
     """``(EVAL_SAMPLES, 1, D_IN)`` fresh inputs of :func:`features`, from their own stream."""
     return features(seed).sample(EVAL_SAMPLES, torch.Generator().manual_seed(10_000 + seed))
+
+
+def resampling_study(seed: int = DEFAULT_SEED, steps: int = SAE_STEPS, progress: bool = True) -> dict[str, dict]:
+    """A 2x, lambda = 0.01 SAE whose second half of latents starts dead, trained without and with resampling.
+
+    Exactly lesson 09's demonstration: seed :data:`RESAMPLE_SEED`, encoder biases of the
+    latents 64-127 at :data:`DEAD_START_BIAS`, :func:`supercourse.sae.train_sae` with
+    ``resample_every`` ``None`` and :data:`RESAMPLE_EVERY`. Returns ``{"none" | "500":
+    {"dead", "resampled", "mmcs", "recovered_90", ...}}`` measured on :func:`eval_batch`.
+    """
+    data = features(seed)
+    h = eval_batch(seed)
+    d_sae = dict_size(2.0)
+    out = {}
+    for every in (None, RESAMPLE_EVERY):
+        model = sae_lib.SparseAutoencoder(D_IN, d_sae, 1, l1_coeff=0.01, seed=RESAMPLE_SEED)
+        with torch.no_grad():
+            model.b_e[:, d_sae // 2:] = DEAD_START_BIAS
+        history = sae_lib.train_sae(model, data.sample, steps=steps, seed=RESAMPLE_SEED, resample_every=every,
+                                    progress=progress)
+        row = measure(model, data.features, h).row(0)
+        row["resampled"] = int(history.resampled[0])
+        out["none" if every is None else str(every)] = row
+    return out
 
 
 # --------------------------------------------------------------------------- the course's toy models
@@ -222,6 +250,11 @@ class ToySAE:
         return float(self.max_cos[self.represented].mean())
 
     @property
+    def angles_degrees(self) -> torch.Tensor:
+        """``(n_represented,)`` the angle in degrees between each represented feature and its nearest latent (kept SAE)."""
+        return torch.rad2deg(torch.arccos(self.max_cos[self.represented].clamp(-1.0, 1.0)))
+
+    @property
     def all_mmcs(self) -> torch.Tensor:
         """``(restarts,)`` MMCS of every restart over the represented features."""
         return sae_lib.max_cosines(self.W[:, self.represented], self.sae.W_d.detach()).mean(dim=1)
@@ -229,7 +262,7 @@ class ToySAE:
 
 def sae_on_toy_model(
     model: ToyModel, d_sae: int, seed: int, l1_coeff: float = TOY_L1, steps: int = SAE_STEPS,
-    restarts: int = TOY_SAE_RESTARTS, device: str | torch.device = "cpu",
+    restarts: int = TOY_SAE_RESTARTS, device: str | torch.device = "cpu", progress: bool = True,
 ) -> ToySAE:
     """Collect ``TOY_DATA`` hidden activations of a trained one-instance ``model`` and fit ``restarts`` SAEs to them."""
     gen = torch.Generator().manual_seed(seed + 77)
@@ -237,7 +270,8 @@ def sae_on_toy_model(
     W = model.W.detach()[0]
     h = sae_lib.hidden_dataset(model.W.detach(), x)  # (TOY_DATA, 1, m)
     sae = sae_lib.SparseAutoencoder(model.n_hidden, d_sae, restarts, l1_coeff=l1_coeff, seed=seed).to(device)
-    history = sae_lib.train_sae(sae, h.to(device), steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=seed)
+    history = sae_lib.train_sae(sae, h.to(device), steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=seed,
+                                progress=progress)
     sae = sae.cpu()
     with torch.no_grad():
         _, _, loss = sae(h.expand(-1, restarts, -1))
@@ -264,6 +298,7 @@ class Study:
     pentagon: ToySAE | None
     large: ToySAE | None
     seconds: dict[str, float]
+    resampling: dict[str, dict] | None = None
 
     def grid(self, name: str) -> torch.Tensor:
         """``(n_ratios, n_l1)`` one metric of the L1 sweep (``"mmcs"``, ``"dead"``, ``"fvu"``, ...)."""
@@ -289,37 +324,45 @@ class Study:
                 out[name] = {"n_features": toy.W.shape[1], "n_hidden": toy.W.shape[0], "d_sae": toy.sae.d_sae,
                              "represented": int(toy.represented.sum()), "mmcs_kept": toy.mmcs,
                              "recovered_90_kept": float((toy.max_cos[toy.represented] > 0.9).float().mean()),
-                             "mmcs_restarts": toy.all_mmcs.tolist(), "kept": toy.kept}
+                             "mmcs_restarts": toy.all_mmcs.tolist(), "kept": toy.kept,
+                             "angles_degrees": toy.angles_degrees.tolist()}
+        if self.resampling is not None:
+            out["resampling"] = self.resampling
         return out
 
 
 def run_study(
     seed: int = DEFAULT_SEED, steps: int = SAE_STEPS, device: str | torch.device = "cpu", toy_models: bool = True,
     l1_coeffs: tuple[float, ...] = L1_COEFFS, ratios: tuple[float, ...] = RATIOS, topk_ratios: tuple[float, ...] = TOPK_RATIOS,
+    resampling: bool = False, progress: bool = True,
 ) -> Study:
-    """Train the L1 sweep, the TopK SAEs and (optionally) the toy-model SAEs, and measure them all."""
+    """Train the L1 sweep, the TopK SAEs, optionally the toy-model SAEs and the resampling demonstration; measure them all."""
     seconds = {}
     t = time.perf_counter()
     truth = features(seed).features
     h = eval_batch(seed)
-    l1 = train_sweep(seed, l1_coeffs, ratios, steps, device)
+    l1 = train_sweep(seed, l1_coeffs, ratios, steps, device, progress=progress)
     seconds["l1_sweep"] = time.perf_counter() - t
     t = time.perf_counter()
-    topk = train_sweep(seed, ratios=topk_ratios, steps=steps, device=device, k=TOPK_K)
+    topk = train_sweep(seed, ratios=topk_ratios, steps=steps, device=device, k=TOPK_K, progress=progress)
     seconds["topk"] = time.perf_counter() - t
-    pent = large = None
+    pent = large = resampled = None
     if toy_models:
         t = time.perf_counter()
         toy_steps = max(1, round(steps * TOY_STEPS / SAE_STEPS))
         model = train_toy(make_pentagon(seed, TOY_RESTARTS), seed, device, toy_steps)
-        pent = sae_on_toy_model(model, PENTAGON_SIZE[0], seed, steps=steps, device=device)
+        pent = sae_on_toy_model(model, PENTAGON_SIZE[0], seed, steps=steps, device=device, progress=progress)
         model = train_toy(make_model(seed=seed, restarts=TOY_RESTARTS), seed, device, toy_steps)
-        large = sae_on_toy_model(model, 2 * LARGE_SIZE[0], seed, steps=steps, device=device)
+        large = sae_on_toy_model(model, 2 * LARGE_SIZE[0], seed, steps=steps, device=device, progress=progress)
         seconds["toy_models"] = time.perf_counter() - t
+    if resampling:
+        t = time.perf_counter()
+        resampled = resampling_study(seed, steps, progress)
+        seconds["resampling"] = time.perf_counter() - t
     return Study(
         seed=seed, features=truth, l1=l1, l1_measured={r: measure(s, truth, h) for r, s in l1.items()},
         topk=topk, topk_measured={r: measure(s, truth, h) for r, s in topk.items()}, pentagon=pent, large=large,
-        seconds=seconds,
+        seconds=seconds, resampling=resampled,
     )
 
 
@@ -399,31 +442,31 @@ def run(
 
     ``steps`` is the SAEs' training length (the toy models train 2.5 times as long).
     """
-    start = time.perf_counter()
-    out, steps, dev, seed = prepare_run(out_dir, steps, device, seed)
-    console = get_console(console)
-    study = run_study(seed, steps, dev)
-    table = study_table(study, f"{NAME}: {N_TRUE} features in {D_IN} dims, ~{EXPECTED_L0:g} active, {steps} steps, seed {seed}")
-    console.print(table)
+    run = Run(NAME, out_dir, steps, device, seed, console)
+    study = run_study(run.seed, run.steps, run.device, resampling=True, progress=run.progress)
+    run.seconds.update(study.seconds)
+    table = study_table(study, f"{NAME}: {N_TRUE} features in {D_IN} dims, ~{EXPECTED_L0:g} active, {run.steps} steps, "
+                               f"seed {run.seed}")
+    run.table(table)
     for name in ("pentagon", "large"):
         toy: ToySAE = getattr(study, name)
-        console.print(f"{name} toy model (n={toy.W.shape[1]}, m={toy.W.shape[0]}): {int(toy.represented.sum())} features "
-                      f"represented; SAE with {toy.sae.d_sae} latents, kept restart MMCS {toy.mmcs:.3f} "
-                      f"(restarts: {', '.join(f'{v:.3f}' for v in toy.all_mmcs.tolist())})")
-    figures = write_figures(study, out)
+        run.print(f"{name} toy model (n={toy.W.shape[1]}, m={toy.W.shape[0]}): {int(toy.represented.sum())} features "
+                  f"represented; SAE with {toy.sae.d_sae} latents, kept restart MMCS {toy.mmcs:.3f} "
+                  f"(restarts: {', '.join(f'{v:.3f}' for v in toy.all_mmcs.tolist())})")
+    run.figures_written(write_figures(study, run.out))
     from rich.console import Console as _Console
 
-    with open(out / "table.txt", "w") as fh:
+    with open(run.out / "table.txt", "w") as fh:  # the sweep's table alone (summary.txt has everything printed)
         _Console(file=fh, width=120).print(table)
-    summary_dict = {"experiment": NAME, "steps": steps, "seed": seed, "device": str(dev), **study.summary()}
-    summary_dict["wall_time"] = time.perf_counter() - start
-    artifacts = {"params": write_params(out, params(study)), "summary": save_summary(out, summary_dict)}
-    large_model = make_model(seed=seed)
+    large_model = make_model(seed=run.seed)
     with torch.no_grad():
         large_model.W.copy_(study.large.W[None])
         large_model.b_final.copy_(study.large.b[None])
-    return ExperimentResult(
-        name=NAME, models={"large": large_model}, histories={}, summaries={"large": summary(large_model)},
-        figures=figures, steps=steps, seed=seed, device=str(dev), wall_time=time.perf_counter() - start,
-        artifacts=artifacts,
+    measured = study.summary()
+    for key in ("seed", "seconds"):  # the template writes both
+        del measured[key]
+    return run.finish(
+        models={"large": large_model}, tensors=params(study), summaries={"large": summary(large_model)},
+        config=measured.pop("setup"), table={"l1": measured.pop("l1"), "topk": measured.pop("topk")},
+        **measured,
     )
