@@ -46,7 +46,7 @@ from nbformat import NotebookNode
 from .grader import GradeResult, _untouched, grade_notebook
 from .limits import GradingLimits
 from .progress import ClassProgress, live_progress
-from .rebuild import rebuild, release_given
+from .rebuild import rebuild
 from .sandbox import GraderFault, sandbox_available
 from .toolkit.randomness import new_secret, parse_secret
 
@@ -337,8 +337,8 @@ def grade_class(course: str | Path, lesson: str, jobs: int | None = None, force:
                     submitted = nbformat.read(sub.folder / f"{name}.ipynb", as_version=4)
                 except Exception:  # noqa: BLE001 - nbgrader's own pipeline meets it and reports it, as autograde does
                     continue
-                given = release_given(releases[name])
-                rebuilt = rebuild(submitted, releases[name]).notebook
+                made = rebuild(submitted, releases[name])
+                rebuilt, given = made.notebook, made.given
                 secret = fixed_secret if fixed_secret is not None else new_secret()
                 fp = fingerprint(rebuilt)
                 if _untouched(rebuilt, given):  # no learner code: graded at once, without a worker
