@@ -27,12 +27,14 @@ the course folder (``--force`` regrades everything).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -54,6 +56,8 @@ __all__ = ["ClassGradeResult", "grade_class", "release_lesson", "fingerprint", "
 
 STATE_FILE = ".grading-state.json"
 """Per course folder: the digest of every submission graded by ``supercourse course grade``."""
+LOCK_DIR = ".grading-locks"
+"""Per course folder: one lock file per student, held while that student is entered in the gradebook."""
 
 _RESULTS: dict[tuple[str, str, str], tuple[str, Any]] = {}
 """(student, lesson, notebook) -> (fingerprint, GradeResult or the exception grading raised): for PooledGrade."""
@@ -173,6 +177,11 @@ def _app(course: Path, argv: Sequence[str]) -> Any:
         name = "supercourse-course-grade"
         description = "supercourse course grade: a class graded in parallel"
 
+    # nbgrader's gradebook runs the `alembic` command it installed: found beside this interpreter even when
+    # the environment is not activated (``.venv/bin/supercourse course grade ...``).
+    here = str(Path(sys.executable).parent)
+    if here not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join(filter(None, [here, os.environ.get("PATH")]))
     app = ClassGradeApp()  # not the singleton: a process may grade several courses (tests, the benchmark)
     app.log_level = logging.ERROR
     app.initialize(list(argv), root=str(course))
@@ -227,6 +236,25 @@ class _State:
         except (OSError, ValueError):
             return {}
         return data.get("submissions", {}) if isinstance(data, dict) else {}
+
+    @contextlib.contextmanager
+    def entering(self, student: str):
+        """Hold ``student``'s lock: two graders sharing a course never enter one student at once.
+
+        nbgrader's ``update_or_create_student`` / ``update_or_create_submission`` look a row up and add
+        it if missing; two processes doing that for one student at once both add it, and the second
+        fails on the database's unique key (seen with PostgreSQL) and the student goes ungraded. The
+        ``autograded/`` folder of that student would be written by both as well.
+        """
+        locks = self.path.parent / LOCK_DIR
+        locks.mkdir(exist_ok=True)
+        name = hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        with open(locks / f"{name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def record(self, key: str, entry: dict[str, Any]) -> None:
         with open(self.lock, "a") as lock:
@@ -370,7 +398,7 @@ def grade_class(course: str | Path, lesson: str, jobs: int | None = None, force:
         """Run nbgrader's pipeline for ``student`` (every notebook's result is ready)."""
         sub = by_student[student]
         before = len(_GRADED)
-        with temp_attrs(coursedir, assignment_id=lesson, student_id=student):
+        with state.entering(student), temp_attrs(coursedir, assignment_id=lesson, student_id=student):
             converter = Autograde(coursedir=coursedir, parent=app)
             converter.force = True
             converter.create_student = True

@@ -182,3 +182,37 @@ def test_the_result_says_submissions_per_minute():
     result = ClassGradeResult(LESSON, 2, graded=["a", "b", "c"], seconds=30.0)
     assert result.per_minute == pytest.approx(6.0)
     assert json.loads(json.dumps(result.to_json()))["per_minute"] == 6.0
+
+
+
+_ENTER = """
+import sys, time
+from pathlib import Path
+from autograder.classgrade import _State
+state = _State(Path(sys.argv[1]))
+print("ready", flush=True)
+with state.entering(sys.argv[2]):
+    print(time.monotonic(), flush=True)
+"""
+
+
+def test_two_graders_never_enter_one_student_at_once(tmp_path):
+    """nbgrader looks a student's submission up, then adds it: two graders doing that at once both add it and
+    the second fails on the gradebook's unique key (CI saw it with PostgreSQL). Entering holds a per-student lock
+    shared by every grader of the course folder; other students are not held up."""
+    import time
+
+    from autograder.classgrade import _State
+
+    def child(student):
+        return subprocess.Popen([sys.executable, "-c", _ENTER, str(tmp_path), student], stdout=subprocess.PIPE, text=True)
+
+    with _State(tmp_path).entering("ada"):
+        bob = child("bob")
+        assert bob.communicate(timeout=120)[0].startswith("ready"), "another student's entry waited for ada's"
+        ada = child("ada")
+        assert ada.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        released = time.monotonic()
+    entered = float(ada.communicate(timeout=120)[0])
+    assert entered >= released, "a second grader entered a student another grader was entering"
