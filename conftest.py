@@ -22,7 +22,7 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 LONG_FIRST = (
-    "test_grading_attacks.py", "test_nbgrader_workflow.py", "test_notebooks_run.py", "test_hostile_html.py",
+    "test_grading_attacks.py", "test_nbgrader_workflow.py", "test_hostile_html.py",
     "test_browser.py", "test_bounds.py", "test_delegation.py",
 )
 """Modules whose tests each take minutes: collected first (then every other ``slow`` test)."""

@@ -4,7 +4,8 @@ One scratch course per lesson (the lessons run in parallel), and one ``nbgrader 
 simulated students: the solution (full marks), the untouched lesson (0, without starting a worker), a
 partly correct one (the first exercise only), one whose last exercise raises, one whose last exercise
 never returns (that exercise scores 0 on its time limit, the rest are graded), one who deleted a check
-cell (it is restored, with its verdict), one with a cell that raises among correct answers, and one who
+cell and added a cell that raises among correct answers (the check is restored, with its verdict; the broken
+cell costs nothing: two honest slips, one submission, one grading fewer per lesson), and one who
 delegates every exercise that has a reference to that reference under a built-string alias (those score
 0 with "implement this yourself", the rest keep their points). Every grade is what that work earns, and
 feedback and export work unchanged.
@@ -84,8 +85,8 @@ def students(slug: str, course: Path) -> tuple[dict[str, float], dict[str, str]]
     everything = {ex.name for ex in exercises}
     release = course / "release" / slug / f"{slug}.ipynb"
     solution = course / "source" / slug / f"{slug}.ipynb"
-    broken_cell = make_submission(release, solution, everything)
-    broken_cell.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('a broken cell')"))
+    slips = make_submission(release, solution, everything, delete_checks={f"check_{first.name}"})
+    slips.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('a broken cell')"))
     delegating = make_submission(release, solution, everything)
     delegated = _delegating(delegating, slug)
     assert delegated, f"lesson {slug} redacts no reference: set Exercise(reference=...) in its checks"
@@ -95,8 +96,7 @@ def students(slug: str, course: Path) -> tuple[dict[str, float], dict[str, str]]
         "partial": (make_submission(release, solution, {first.name}), first.points),
         "raises": (make_submission(release, solution, everything, extra={last.name: raising(last)}), total - last.points),
         "loops": (make_submission(release, solution, everything, extra={last.name: looping(last)}), total - last.points),
-        "deleted-check": (make_submission(release, solution, everything, delete_checks={f"check_{first.name}"}), total),
-        "broken-cell": (broken_cell, total),
+        "deleted-check-broken-cell": (slips, total),
         "delegating": (delegating, total - sum(ex.points for ex in exercises if ex.id in delegated)),
     }
     expected = {}
@@ -128,7 +128,7 @@ def test_instructor_workflow(slug, tmp_path):
     assert {float(rows[s]["max_score"]) for s in expected} == {expected["solution"]}
 
     # The deleted check cell is back in the graded notebook (rebuilt from the release), with its verdict.
-    graded = nbformat.read(course / "autograded" / "deleted-check" / slug / f"{slug}.ipynb", as_version=4)
+    graded = nbformat.read(course / "autograded" / "deleted-check-broken-cell" / slug / f"{slug}.ipynb", as_version=4)
     first = lessons()[slug][0]
     restored = [c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"check_{first.name}"]
     assert restored and "[PASS]" in restored[0].outputs[0]["data"]["text/html"]
