@@ -4,8 +4,9 @@ Every cell runs at its CPU size (``SCALE = "cpu"``: the same models, sweeps, res
 figures), but the optimizer steps are capped: each top-level ``*STEPS = sized(...)`` is followed by
 ``*STEPS = min(*STEPS, STEP_CAP)`` (``*EPOCHS``: ``EPOCH_CAP``). What this proves is that every cell
 runs, writes nothing to stderr, and that every check cell passes on the solution; the science at full
-length is proven by the reproduction and experiment tests (``test_experiment_*``, ``test_reproduce*``),
-which run the same library code the notebooks call at the lessons' own step counts.
+length is proven by the experiment tests (``tests/test_experiment_*.py``), which run the same library code
+the notebooks call at the lessons' own step counts, and by each lesson's reference numbers
+(``solutions/NN-slug/figures/``, drawn at full length and quoted by the prose, checked by the lesson's tests).
 """
 
 from __future__ import annotations
