@@ -223,6 +223,14 @@ class ClassGradeResult:
                 "faults": self.faults}
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive ``flock`` on ``path`` (made if missing) until the block ends (closing releases it)."""
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 class _State:
     """``.grading-state.json``: what was graded, read and updated under a lock (two graders may share a course)."""
 
@@ -249,16 +257,11 @@ class _State:
         locks = self.path.parent / LOCK_DIR
         locks.mkdir(exist_ok=True)
         name = hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        with open(locks / f"{name}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with _locked(locks / f"{name}.lock"):
+            yield
 
     def record(self, key: str, entry: dict[str, Any]) -> None:
-        with open(self.lock, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _locked(self.lock):
             data = self.read()
             data[key] = entry
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")

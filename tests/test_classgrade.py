@@ -14,12 +14,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.classgrade import ClassGradeResult, fingerprint, grade_class, release_lesson, submission_digest
+from autograder.classgrade import ClassGradeResult, _State, fingerprint, grade_class, release_lesson, submission_digest
 from autograder.command import init_course
 from autograder.exercises import lessons
 from autograder.progress import ClassProgress, format_seconds
@@ -184,7 +185,6 @@ def test_the_result_says_submissions_per_minute():
     assert json.loads(json.dumps(result.to_json()))["per_minute"] == 6.0
 
 
-
 _ENTER = """
 import sys, time
 from pathlib import Path
@@ -200,10 +200,6 @@ def test_two_graders_never_enter_one_student_at_once(tmp_path):
     """nbgrader looks a student's submission up, then adds it: two graders doing that at once both add it and
     the second fails on the gradebook's unique key (CI saw it with PostgreSQL). Entering holds a per-student lock
     shared by every grader of the course folder; other students are not held up."""
-    import time
-
-    from autograder.classgrade import _State
-
     def child(student):
         return subprocess.Popen([sys.executable, "-c", _ENTER, str(tmp_path), student], stdout=subprocess.PIPE, text=True)
 

@@ -2,7 +2,7 @@
 CPU recipe.
 
 Measured with the CPU recipe (n = 1,000, 1 - S = 0.01, m = 2, 5,000 steps, T = 3 ... 10,000, seed 0; the lesson
-quotes it; about two minutes of one CPU core): median D_X 0.540 / 0.400 / 0.256 at T = 3 / 5 / 8 (m/T = 0.667 /
+quotes it; about two minutes on two CPU cores): median D_X 0.540 / 0.400 / 0.256 at T = 3 / 5 / 8 (m/T = 0.667 /
 0.400 / 0.250), training loss 0 up to T = 6, test loss 1.076 at T = 3 and 1.001-1.020 for T = 8-30, a bump to 1.36
 at T = 300, 0.988 from T = 2,000 to 10,000 with five features in a pentagon (top feature dimensionality 0.310 at
 T = 10,000).
@@ -94,7 +94,7 @@ def test_run_is_deterministic_and_checks_its_arguments(tmp_path, small_run, monk
 
 @pytest.mark.slow
 def test_the_cpu_recipe_reaches_both_ends(tmp_path):
-    """The whole CPU recipe (about two minutes of one CPU core): memorizing at the start, a bump, generalizing at the
+    """The whole CPU recipe (about two minutes on two CPU cores): memorizing at the start, a bump, generalizing at the
     end, T = 10,000."""
     result = dd.run(tmp_path, console=quiet_console())
     head = json.loads((tmp_path / "summary.json").read_text())["headline"]

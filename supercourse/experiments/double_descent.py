@@ -77,7 +77,7 @@ RECIPES: dict[str, Recipe] = {
     "paper": Recipe(n_features=10_000, density=0.001, n_hidden=2, sizes=SIZES_PAPER, n_seeds=4,
                     max_seed_points=100_000, steps=50_000, n_test=10_000),
 }
-"""``"cpu"``: about two minutes on one CPU core (18 sizes up to ``T = 10,000``, 5,000 steps); ``"paper"``: the paper's
+"""``"cpu"``: about two minutes on two CPU cores (18 sizes up to ``T = 10,000``, 5,000 steps); ``"paper"``: the paper's
 sizes and length, for a GPU."""
 
 N_FEATURES = RECIPES["cpu"].n_features
