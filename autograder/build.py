@@ -13,9 +13,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from supercourse._startup import nbgrader_command
 
 from .lessons import all_lessons, get_lesson, slugs
 from .nbgrader_settings import REPO_ROOT
@@ -33,7 +34,7 @@ def lesson_slugs() -> list[str]:
 def _nbgrader(*args: str, cwd: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args],
+        nbgrader_command(*args),
         cwd=cwd, env=env, capture_output=True, text=True,
     )
     if proc.returncode != 0:

@@ -34,20 +34,23 @@ import json
 import time
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, Unicode
 
-from .grader import GradeResult, grade_notebook, is_check_cell
 from .limits import DEFAULT_LIMITS, GradingLimits
 from .nbgrader_settings import COURSE_ID
 from .rebuild import rebuild, release_given
 from .render import verdict_html
-from .sandbox import GraderFault, sandbox_available
-from .toolkit.randomness import parse_secret
+
+if TYPE_CHECKING:
+    from .grader import GradeResult
+
+# The grader (and torch, 1-2 s to import) is imported where a notebook is graded: the course's config loads
+# this module for every nbgrader command, and generate_assignment, generate_feedback and export need none of it.
 
 __all__ = ["RebuildFromRelease", "SandboxedGrade", "UNSANDBOXED_HELP", "preflight", "REPORT"]
 
@@ -132,6 +135,10 @@ class SandboxedGrade(NbGraderPreprocessor):
         return GradingLimits(**{f.name: getattr(self, f.name) for f in fields(GradingLimits)})
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
+        from .grader import grade_notebook
+        from .sandbox import GraderFault, sandbox_available
+        from .toolkit.randomness import parse_secret
+
         sandboxed = sandbox_available()
         if not sandboxed and not self.allow_unsandboxed:
             raise SystemExit(UNSANDBOXED_HELP)
@@ -187,6 +194,8 @@ class SandboxedGrade(NbGraderPreprocessor):
 def write_outputs(nb: NotebookNode, result: GradeResult) -> None:
     """Every code cell's outputs from the grading: a check cell shows its verdict (HTML) with the score as its
     value; another cell what it printed and its error. The submission's own outputs are never kept."""
+    from .grader import is_check_cell
+
     by_check = {f"check_{v.id.split('.', 1)[1]}": v for v in result.verdicts}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -225,7 +234,7 @@ def preflight(assignment: str | None = None, student: str | None = None, noteboo
     from traitlets.config import Application
 
     from .redact import build_library
-    from .sandbox import Worker
+    from .sandbox import GraderFault, Worker, sandbox_available
 
     config = Application.instance().config if Application.initialized() else None
     grade = SandboxedGrade(config=config) if config is not None else SandboxedGrade()

@@ -29,13 +29,14 @@ the traceback of a ``ValueError``/``TypeError`` instead.
 from __future__ import annotations
 
 import argparse
-import importlib
 from importlib import metadata
 import os
 import re
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
+
+from ._startup import skip_slow_optional_imports
 
 __all__ = ["main", "build_parser", "register_reproduce", "plain", "COMMAND_GROUP", "USAGE_ERROR"]
 
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``supercourse`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    skip_slow_optional_imports()
     try:
         parser = build_parser()
         args = parser.parse_args(list(argv) if argv is not None else None)

@@ -37,6 +37,7 @@ class Student:
     files: dict[str, str] = field(default_factory=dict)  # extra files next to the notebook
     category: str = ""
     faults: tuple[str, ...] = ()  # exercises the grading report must list for this student
+    strikes_after: float = 0.0  # seconds after its grading that a process it detached would strike, had it survived
 
 
 SOLVED = {name: "solution" for name in POINTS}
@@ -383,6 +384,7 @@ STUDENTS: list[Student] = [
     # Other students, the gradebook, the machine, and the instructor's browser.
     Student(
         "cross-student", FULL, "others", dict(SOLVED), category="attacks on other students, the gradebook and the machine",
+        strikes_after=4.0,
         cells=[("setup", r'''
 import os, sqlite3, glob, subprocess, pathlib
 def _try(what, fn):

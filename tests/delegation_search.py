@@ -25,6 +25,14 @@ _SKIP_MODULES = ("supercourse.cli", "supercourse.doctor", "supercourse.bench", "
 _SKIP_NAMES = {"run", "main", "make_model", "reproduce", "save_figure", "write_artifacts", "prepare_run"}
 _SKIP_WORDS = ("train", "sweep", "restart", "fit", "run_")
 """Callables that train or sweep (seconds each, never an exercise's one-step answer) are not tried."""
+
+
+def _draws(fn: Any) -> bool:
+    """A drawing function (annotated to return a matplotlib ``Figure``): it never returns an exercise's
+    answer, and each try draws for up to seconds (27 s of lesson 12's search went to one scatter plot)."""
+    annotation = getattr(fn, "__annotations__", {}).get("return")
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return name.strip("\"'").rsplit(".", 1)[-1] == "Figure"
 _SIZES = {"n_features": -1, "n_inputs": -1, "d_in": -1, "n": -1, "n_instances": 1, "k": 1}
 
 
@@ -58,14 +66,14 @@ def library_callables() -> tuple[tuple[str, Any, Any], ...]:
         for name, obj in vars(module).items():
             if name in _SKIP_NAMES or name.startswith("__") or any(w in name.lower() for w in _SKIP_WORDS):
                 continue
-            if inspect.isfunction(obj) and obj.__module__ == module_name:
+            if inspect.isfunction(obj) and obj.__module__ == module_name and not _draws(obj):
                 found[f"{module_name}.{name}"] = (f"{module_name}.{name}", obj, None)
             elif inspect.isclass(obj) and obj.__module__ == module_name:
                 for attr, member in vars(obj).items():
                     if attr.startswith("__") or attr in _SKIP_NAMES or any(w in attr.lower() for w in _SKIP_WORDS):
                         continue
                     fn = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
-                    if inspect.isfunction(fn):
+                    if inspect.isfunction(fn) and not _draws(fn):
                         found[f"{module_name}.{name}.{attr}"] = (f"{module_name}.{name}.{attr}", fn, obj)
     return tuple(found.values())
 

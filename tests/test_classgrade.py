@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from autograder.command import init_course
 from autograder.exercises import lessons
 from autograder.progress import ClassProgress, format_seconds
 from autograder.sandbox import sandbox_available
+from nbgrader_cli import nbgrader as _nbgrader
 from submissions import make_submission, raising
 
 LESSON = "01-sparse-features"
@@ -72,14 +72,6 @@ def test_bad_arguments_are_named(tmp_path):
         grade_class(course, LESSON, jobs=0)
     with pytest.raises(ValueError, match="lesson must be released first"):
         grade_class(course, LESSON, jobs=1)
-
-
-def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True,
-                          env=env)
-    assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc
 
 
 def _class(course: Path) -> dict[str, float]:

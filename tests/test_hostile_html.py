@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,18 +23,13 @@ import pytest
 from attacks import FULL, LESSON, STUDENTS, write
 from autograder.command import init_course
 from autograder.sandbox import sandbox_available
+from nbgrader_cli import nbgrader as _nbgrader
 from browser_tools import CHROMIUM, LAUNCH_ARGS, jupyter_server, need_browser
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sandbox_available(), reason="needs bubblewrap (Linux user namespaces)"),
 ]
-
-
-def _nbgrader(course: Path, *args: str) -> None:
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 
 
 def _scores(course: Path) -> dict[str, tuple]:

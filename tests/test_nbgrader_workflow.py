@@ -1,14 +1,15 @@
 """Every lesson through the instructor's workflow, end to end, with nbgrader's own commands.
 
-One scratch course per lesson (the lessons run in parallel), and one ``nbgrader autograde`` for all its
-simulated students: the solution (full marks), the untouched lesson (0, without starting a worker), a
-partly correct one (the first exercise only), one whose last exercise raises, one whose last exercise
-never returns (that exercise scores 0 on its time limit, the rest are graded), one who deleted a check
-cell and added a cell that raises among correct answers (the check is restored, with its verdict; the broken
-cell costs nothing: two honest slips, one submission, one grading fewer per lesson), and one who
-delegates every exercise that has a reference to that reference under a built-string alias (those score
-0 with "implement this yourself", the rest keep their points). Every grade is what that work earns, and
-feedback and export work unchanged.
+The lessons are released, graded, fed back and exported as a course holds them: a few lessons per scratch
+course (the courses run in parallel), and one ``nbgrader autograde`` for every simulated student of every
+lesson in it. Each student submits every lesson of the course: the solution (full marks), the untouched
+lesson (0, without starting a worker), a partly correct one (the first exercise right, the middle ones
+untouched, the last raising), one whose last exercise never returns (that exercise scores 0 on its time limit, the rest
+are graded), one who deleted a check cell and added a cell that raises among correct answers (the check is
+restored, with its verdict; the broken cell costs nothing: two honest slips, one submission, one grading
+fewer per lesson), and one who delegates every exercise that has a reference to that reference under a
+built-string alias (those score 0 with "implement this yourself", the rest keep their points). Every grade
+is what that work earns, and feedback and export work unchanged.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from __future__ import annotations
 import csv
 import importlib
 import json
-import os
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -27,22 +26,20 @@ import pytest
 from autograder.build import lesson_slugs
 from autograder.command import init_course
 from autograder.exercises import lessons
+from nbgrader_cli import nbgrader
 from submissions import looping, make_submission, raising
 
 pytestmark = pytest.mark.slow
 
 SLUGS = lesson_slugs()
-# The looping student's loop also hangs every given cell that calls the function: a short cell limit keeps
-# this test quick.
-FLAGS = ["--SandboxedGrade.cell_seconds=10"]
-
-
-def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    # nbgrader runs `alembic` for its gradebook: the virtualenv's bin must be on PATH.
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc
+COURSES = 3
+"""Scratch courses: lessons 01, 04, 07, 10 in one, 02, 05, 08, 11 in the next, ... (early and late lessons in
+each, so that the courses take about as long). One course per lesson paid nbgrader's start-up, four
+commands of several seconds each, twelve times over."""
+# The looping student's loop costs a graded property's limit, and a cell's for every given cell that calls
+# the function: short limits keep this test quick (shipped: 20 s and 60 s). The slowest honest property of
+# any lesson takes about 3 s (lesson 02's throughput), and a whole honest lesson grades in 2-14 s.
+FLAGS = ["--SandboxedGrade.cell_seconds=6", "--SandboxedGrade.property_seconds=8"]
 
 
 def _reference_target(ex) -> tuple[str, str] | None:
@@ -93,8 +90,10 @@ def students(slug: str, course: Path) -> tuple[dict[str, float], dict[str, str]]
     cases = {
         "solution": (make_submission(release, solution, everything), total),
         "untouched": (make_submission(release, solution, set()), 0.0),
-        "partial": (make_submission(release, solution, {first.name}), first.points),
-        "raises": (make_submission(release, solution, everything, extra={last.name: raising(last)}), total - last.points),
+        # the first exercise right, the middle ones untouched, the last raising: partial credit, and a raising
+        # exercise costs only its own points
+        "partial-raises": (make_submission(release, solution, {first.name, last.name}, extra={last.name: raising(last)}),
+                           first.points),
         "loops": (make_submission(release, solution, everything, extra={last.name: looping(last)}), total - last.points),
         "deleted-check-broken-cell": (slips, total),
         "delegating": (delegating, total - sum(ex.points for ex in exercises if ex.id in delegated)),
@@ -108,38 +107,58 @@ def students(slug: str, course: Path) -> tuple[dict[str, float], dict[str, str]]
     return expected, delegated
 
 
-@pytest.mark.parametrize("slug", SLUGS)
-def test_instructor_workflow(slug, tmp_path):
-    course = init_course(tmp_path / "course")
-    nbgrader(course, "generate_assignment", slug)
-    expected, delegated = students(slug, course)
+def _course_of(slugs: list[str], folder: Path) -> Path:
+    """A scratch course holding only ``slugs``, released with one ``nbgrader generate_assignment``."""
+    course = init_course(folder)
+    for lesson in (course / "source").iterdir():
+        if lesson.name not in slugs:
+            shutil.rmtree(lesson)
+    nbgrader(course, "generate_assignment", "*")
+    assert sorted(p.name for p in (course / "release").iterdir()) == sorted(slugs)
+    return course
 
-    nbgrader(course, "autograde", slug, *FLAGS)
-    nbgrader(course, "generate_feedback", slug)
+
+@pytest.mark.parametrize("slugs", [SLUGS[i::COURSES] for i in range(COURSES)],
+                         ids=["+".join(s[:2] for s in SLUGS[i::COURSES]) for i in range(COURSES)])
+def test_instructor_workflow(slugs, tmp_path):
+    course = _course_of(slugs, tmp_path / "course")
+    expected, delegated = {}, {}
+    for slug in slugs:
+        expected[slug], delegated[slug] = students(slug, course)
+
+    nbgrader(course, "autograde", "*", *FLAGS)
+    nbgrader(course, "generate_feedback", "*")
     nbgrader(course, "export", "--to", "grades.csv")
 
+    with open(course / "grades.csv", newline="") as fh:
+        rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(fh)}
+    report = [json.loads(line) for line in (course / "grading-report.jsonl").read_text().splitlines()]
+    for slug in slugs:
+        _assert_lesson(course, slug, expected[slug], delegated[slug], rows, [r for r in report if r["lesson"] == slug])
+
+
+def _assert_lesson(course: Path, slug: str, expected: dict[str, float], delegated: dict[str, str],
+                   rows: dict[tuple[str, str], dict[str, str]], report: list[dict]) -> None:
     for student in expected:
         feedback = course / "feedback" / student / slug / f"{slug}.html"
-        assert feedback.exists(), f"no feedback for {student}"
-    with open(course / "grades.csv", newline="") as fh:
-        rows = {r["student_id"]: r for r in csv.DictReader(fh) if r["assignment"] == slug}
-    got = {student: float(rows[student]["raw_score"]) for student in expected}
-    assert got == pytest.approx(expected), f"scores {got} != expected {expected}"
-    assert {float(rows[s]["max_score"]) for s in expected} == {expected["solution"]}
+        assert feedback.exists(), f"{slug}: no feedback for {student}"
+    got = {student: float(rows[slug, student]["raw_score"]) for student in expected}
+    assert got == pytest.approx(expected), f"{slug}: scores {got} != expected {expected}"
+    assert {float(rows[slug, s]["max_score"]) for s in expected} == {expected["solution"]}, slug
 
     # The deleted check cell is back in the graded notebook (rebuilt from the release), with its verdict.
     graded = nbformat.read(course / "autograded" / "deleted-check-broken-cell" / slug / f"{slug}.ipynb", as_version=4)
     first = lessons()[slug][0]
     restored = [c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"check_{first.name}"]
-    assert restored and "[PASS]" in restored[0].outputs[0]["data"]["text/html"]
+    assert restored and "[PASS]" in restored[0].outputs[0]["data"]["text/html"], slug
     # The solution's given code runs too, even where the grading library hides references.
     solution = nbformat.read(course / "autograded" / "solution" / slug / f"{slug}.ipynb", as_version=4)
-    assert not [o for c in solution.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [o for c in solution.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{slug}: {errors}"
 
     # Delegation is refused, and said so, for exactly the delegated exercises.
-    report = [json.loads(line) for line in (course / "grading-report.jsonl").read_text().splitlines()]
     refused = {r["exercise"]: r["reason"] for r in report if r.get("kind") == "fault" and r["student"] == "delegating"}
-    assert set(refused) == set(delegated), (refused, delegated)
-    assert all("implement this yourself" in why for why in refused.values()), refused
+    assert set(refused) == set(delegated), (slug, refused, delegated)
+    assert all("implement this yourself" in why for why in refused.values()), (slug, refused)
     untouched = next(r for r in report if r.get("kind") == "graded" and r["student"] == "untouched")
-    assert untouched["workers"] == 0 and untouched["score"] == 0, "an untouched submission starts no worker"
+    assert untouched["workers"] == 0 and untouched["score"] == 0, f"{slug}: an untouched submission starts no worker"

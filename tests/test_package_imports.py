@@ -78,3 +78,12 @@ def test_import_autograder_does_not_import_torch():
     code = "import sys, autograder, autograder.lessons, autograder.limits; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
+
+
+def test_a_course_config_imports_no_torch_until_it_grades():
+    """``nbgrader generate_assignment``, ``generate_feedback`` and ``export`` load the course's config (and so the
+    plugin) but grade nothing: they pay no torch import (1-2 s each)."""
+    code = ("import sys\nfrom traitlets.config import Config\nfrom autograder.nbgrader_settings import configure\n"
+            "configure(Config(), '.')\nprint('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
