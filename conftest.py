@@ -68,6 +68,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    if not callable(getattr(LoadScopeScheduling, "_split_scope", None)):  # another pytest-xdist: its own loadgroup
+        return None
+
     class FixtureGroups(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return fixture_group(nodeid)
