@@ -19,7 +19,9 @@ NBGRADER_MAIN = ("import sys\n"
                  "from nbgrader.apps.nbgraderapp import main\n"
                  "sys.argv[0] = 'nbgrader'\n"
                  "sys.exit(main())\n")
-"""``python -c NBGRADER_MAIN ARGS`` is the ``nbgrader ARGS`` command (the same entry point), without the slow import."""
+"""``python -c NBGRADER_MAIN ARGS`` is the ``nbgrader ARGS`` command (the same entry point), without the slow import.
+
+It repeats :func:`skip_slow_optional_imports` as text rather than importing it: ``import supercourse`` imports torch."""
 
 
 def skip_slow_optional_imports() -> None:

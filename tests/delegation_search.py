@@ -26,6 +26,8 @@ _SKIP_NAMES = {"run", "main", "make_model", "reproduce", "save_figure", "write_a
 _SKIP_WORDS = ("train", "sweep", "restart", "fit", "run_")
 """Callables that train or sweep (seconds each, never an exercise's one-step answer) are not tried."""
 
+_SIZES = {"n_features": -1, "n_inputs": -1, "d_in": -1, "n": -1, "n_instances": 1, "k": 1}
+
 
 def _draws(fn: Any) -> bool:
     """A drawing function (annotated to return a matplotlib ``Figure``): it never returns an exercise's
@@ -33,7 +35,6 @@ def _draws(fn: Any) -> bool:
     annotation = getattr(fn, "__annotations__", {}).get("return")
     name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     return name.strip("\"'").rsplit(".", 1)[-1] == "Figure"
-_SIZES = {"n_features": -1, "n_inputs": -1, "d_in": -1, "n": -1, "n_instances": 1, "k": 1}
 
 
 @contextmanager

@@ -109,8 +109,7 @@ def _flags(group: str) -> list[str]:
 def test_every_student_gets_what_they_deserve_and_harms_nobody(group, tmp_path, replay_table, monkeypatch):
     students = [s for s in STUDENTS if s.group == group]
     course = init_course(tmp_path / "course")
-    proc = nbgrader(course, "generate_assignment", LESSON, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    nbgrader(course, "generate_assignment", LESSON)
     marker = f"supercourse-attack-{uuid.uuid4().hex[:8]}"
     paths = {"course": str(course), "repo": str(REPO_ROOT), "home": str(Path.home()), "marker": marker,
              "replay_cell": replay_cell(replay_table / "answers.json")}
@@ -131,15 +130,12 @@ def test_every_student_gets_what_they_deserve_and_harms_nobody(group, tmp_path, 
     leftovers_before = _worker_leftovers()
 
     start = time.monotonic()
-    proc = nbgrader(course, "autograde", LESSON, *_flags(group), env_extra={"PYTHONPATH": pythonpath}, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    nbgrader(course, "autograde", LESSON, *_flags(group), env_extra={"PYTHONPATH": pythonpath})
     print(f"{group}: nbgrader autograde of {len(students)} students took {time.monotonic() - start:.0f} s")
     # Had a detached process survived, it would have struck by now.
     time.sleep(max([s.strikes_after + 2.0 for s in students if s.strikes_after], default=0.0))
-    proc = nbgrader(course, "generate_feedback", LESSON, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = nbgrader(course, "export", "--to", "grades.csv", check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    nbgrader(course, "generate_feedback", LESSON)
+    nbgrader(course, "export", "--to", "grades.csv")
 
     with open(course / "grades.csv", newline="") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh) if r["assignment"] == LESSON}
@@ -188,7 +184,7 @@ def test_the_replay_works_under_the_recorded_secret_and_earns_nothing_otherwise(
     """The control: the same table earns full marks when the secret is the one it was recorded under."""
     student = next(s for s in STUDENTS if s.name == "replay-recorded-answers")
     course = init_course(tmp_path / "course")
-    assert nbgrader(course, "generate_assignment", LESSON, check=False).returncode == 0
+    nbgrader(course, "generate_assignment", LESSON)
     monkeypatch.syspath_prepend(str(replay_table))
     path = write(student, course / "release" / LESSON / f"{LESSON}.ipynb", course / "source" / LESSON / f"{LESSON}.ipynb",
                  tmp_path / "sub", replay_cell=replay_cell(replay_table / "answers.json"))

@@ -4,12 +4,12 @@ The lessons are released, graded, fed back and exported as a course holds them: 
 course (the courses run in parallel), and one ``nbgrader autograde`` for every simulated student of every
 lesson in it. Each student submits every lesson of the course: the solution (full marks), the untouched
 lesson (0, without starting a worker), a partly correct one (the first exercise right, the middle ones
-untouched, the last raising), one whose last exercise never returns (that exercise scores 0 on its time limit, the rest
-are graded), one who deleted a check cell and added a cell that raises among correct answers (the check is
-restored, with its verdict; the broken cell costs nothing: two honest slips, one submission, one grading
-fewer per lesson), and one who delegates every exercise that has a reference to that reference under a
-built-string alias (those score 0 with "implement this yourself", the rest keep their points). Every grade
-is what that work earns, and feedback and export work unchanged.
+untouched, the last raising), one whose last exercise never returns (that exercise scores 0 on its time
+limit, the rest are graded), one who deleted a check cell and added a cell that raises among correct answers
+(the check is restored, with its verdict; the broken cell costs nothing: two honest slips, one submission,
+one grading fewer per lesson), and one who delegates every exercise that has a reference to that reference
+under a built-string alias (those score 0 with "implement this yourself", the rest keep their points).
+Every grade is what that work earns, and feedback and export work unchanged.
 """
 
 from __future__ import annotations
