@@ -21,6 +21,7 @@ import ast
 import hashlib
 import shutil
 import tempfile
+from multiprocessing.util import Finalize
 from pathlib import Path
 
 import supercourse
@@ -123,7 +124,8 @@ def _module_name(path: Path) -> str:
 def build_library(references: tuple[str, ...] | list[str], helpers: Path | None = None) -> Path:
     """A folder to put first on the worker's import path, with ``references`` redacted (cached per set).
 
-    ``helpers`` is the lesson's ``worker.py``, copied in as ``grading_worker.lesson``.
+    ``helpers`` is the lesson's ``worker.py``, copied in as ``grading_worker.lesson``. The folder lasts as
+    long as this process: it is removed when the process exits.
     """
     key = (*sorted(set(references)), f"helpers={helpers}")
     digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:16]
@@ -131,6 +133,9 @@ def build_library(references: tuple[str, ...] | list[str], helpers: Path | None 
     if cached is not None and cached.exists():
         return cached
     root = Path(tempfile.mkdtemp(prefix=f"supercourse-grading-{digest}-"))
+    # Removed when this process exits (at exit, or as a multiprocessing child ends; never by a forked child that
+    # inherited it): each is about 1 MB, and a grading machine grades for a whole term.
+    Finalize(None, shutil.rmtree, args=(str(root),), kwargs={"ignore_errors": True}, exitpriority=0)
     names = set(references)
     for path in sorted(_PACKAGE.rglob("*.py")):
         if "__pycache__" in path.parts:

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,29 @@ def test_every_spelling_of_a_reference_reaches_the_stand_in():
     """)
     assert got.pop("intact") is True
     assert all(got.values()), got
+
+
+def _build_and_report(queue) -> None:
+    queue.put(str(build_library(())))
+
+
+def test_a_library_lasts_as_long_as_the_process_that_built_it(tmp_path):
+    # Each grading process builds about 1 MB of library per lesson: a grading machine must not keep them.
+    code = "from autograder.redact import build_library; print(build_library(()))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    built = Path(proc.stdout.strip().splitlines()[-1])
+    assert built.name.startswith("supercourse-grading-") and not built.exists()
+
+    import multiprocessing
+
+    mine = build_library(())
+    for method in ("fork", "spawn"):  # a child of each kind removes its own library, never its parent's
+        ctx = multiprocessing.get_context(method)
+        queue = ctx.Queue()
+        child = ctx.Process(target=_build_and_report, args=(queue,))
+        child.start()
+        theirs = Path(queue.get(timeout=120))
+        child.join(120)
+        assert child.exitcode == 0
+        assert mine.exists(), method
+        assert (theirs == mine) if method == "fork" else not theirs.exists(), method
