@@ -118,3 +118,20 @@ def test_check_budget_never_exceeds_the_training():
     assert opt.check_budget(20, 256, 2000) == (20, 5120)
     assert opt.check_budget(5000, 256, 2000) == (2000, opt.EVAL_SAMPLES)
     assert opt.check_budget(1, 1, 2000, 2**20) == (1, 4096)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8, 20, 40, 100])
+def test_choosing_active_sets_by_rank_is_choosing_them_by_sort(n):
+    # The stratified expectation picks `count` sets per input as `rand.argsort() < count`; counting ranks instead
+    # (for a few chosen or a few left out) must pick the very same sets, and exactly `count` of them.
+    gen = torch.Generator().manual_seed(n)
+    for count in range(n + 1):
+        r = torch.rand(300, 3, n, generator=gen)
+        chosen = opt._first_ranks(r, count)
+        assert torch.equal(chosen, r.argsort(dim=-1) < count), count
+        assert bool(chosen.sum(dim=-1).eq(count).all())
+    ties = torch.randint(0, 3, (300, 2, n), generator=gen).float()  # equal values rank by position
+    for count in sorted({c for c in (0, 1, 2, 3, n - 3, n - 2, n - 1, n) if 0 <= c <= n}):
+        chosen = opt._first_ranks(ties, count)
+        assert torch.equal(chosen, ties.argsort(dim=-1, stable=True) < count), count
+        assert bool(chosen.sum(dim=-1).eq(count).all())

@@ -4,11 +4,12 @@ The lessons are released, graded, fed back and exported as a course holds them: 
 course (the courses run in parallel), and one ``nbgrader autograde`` for every simulated student of every
 lesson in it. Each student submits every lesson of the course: the solution (full marks), the untouched
 lesson (0, without starting a worker), a partly correct one (the first exercise right, the middle ones
-untouched, the last raising), one whose last exercise never returns (that exercise scores 0 on its time
-limit, the rest are graded), one who deleted a check cell and added a cell that raises among correct answers
-(the check is restored, with its verdict; the broken cell costs nothing: two honest slips, one submission,
-one grading fewer per lesson), and one who delegates every exercise that has a reference to that reference
-under a built-string alias (those score 0 with "implement this yourself", the rest keep their points).
+untouched, the last raising), one who slipped three ways among correct answers (deleted the first check
+cell, added a cell that raises, and left a last exercise that never returns: the check is restored with its
+verdict, the broken cell costs nothing, the looping exercise scores 0 on its time limit and the rest are
+graded; one submission, two gradings fewer per lesson), and one who delegates every exercise that has a
+reference to that reference under a built-string alias (those score 0 with "implement this yourself", the
+rest keep their points).
 Every grade is what that work earns, and feedback and export work unchanged.
 """
 
@@ -82,7 +83,8 @@ def students(slug: str, course: Path) -> tuple[dict[str, float], dict[str, str]]
     everything = {ex.name for ex in exercises}
     release = course / "release" / slug / f"{slug}.ipynb"
     solution = course / "source" / slug / f"{slug}.ipynb"
-    slips = make_submission(release, solution, everything, delete_checks={f"check_{first.name}"})
+    slips = make_submission(release, solution, everything, extra={last.name: looping(last)},
+                            delete_checks={f"check_{first.name}"})
     slips.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('a broken cell')"))
     delegating = make_submission(release, solution, everything)
     delegated = _delegating(delegating, slug)
@@ -94,8 +96,8 @@ def students(slug: str, course: Path) -> tuple[dict[str, float], dict[str, str]]
         # exercise costs only its own points
         "partial-raises": (make_submission(release, solution, {first.name, last.name}, extra={last.name: raising(last)}),
                            first.points),
-        "loops": (make_submission(release, solution, everything, extra={last.name: looping(last)}), total - last.points),
-        "deleted-check-broken-cell": (slips, total),
+        # a deleted check, a broken cell, a last exercise that loops: only the loop costs points
+        "slips": (slips, total - last.points),
         "delegating": (delegating, total - sum(ex.points for ex in exercises if ex.id in delegated)),
     }
     expected = {}
@@ -147,7 +149,7 @@ def _assert_lesson(course: Path, slug: str, expected: dict[str, float], delegate
     assert {float(rows[slug, s]["max_score"]) for s in expected} == {expected["solution"]}, slug
 
     # The deleted check cell is back in the graded notebook (rebuilt from the release), with its verdict.
-    graded = nbformat.read(course / "autograded" / "deleted-check-broken-cell" / slug / f"{slug}.ipynb", as_version=4)
+    graded = nbformat.read(course / "autograded" / "slips" / slug / f"{slug}.ipynb", as_version=4)
     first = lessons()[slug][0]
     restored = [c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"check_{first.name}"]
     assert restored and "[PASS]" in restored[0].outputs[0]["data"]["text/html"], slug

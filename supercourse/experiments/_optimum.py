@@ -143,6 +143,32 @@ def _strata(q: torch.Tensor, n_sets: int, n_samples: int, floor: int) -> list[tu
     return [(c, w[:, c], 1 if c == 0 else max(floor, int(n_samples * float(w[:, c].max())))) for c in kept]
 
 
+_FEW = 3
+"""Up to this many chosen (or left-out) sets, :func:`_first_ranks` counts ranks instead of sorting: several times
+faster for the few active sets of sparse data, slower for many (measured at 5 to 100 sets)."""
+
+
+def _first_ranks(r: torch.Tensor, count: int) -> torch.Tensor:
+    """``r.argsort(dim=-1) < count``: a bool mask of ``count`` positions per row, uniformly chosen when ``r`` is random.
+
+    Position ``i`` is chosen when the ``i``-th smallest value of the row is one of its first ``count`` values, so the
+    chosen positions are those values' ranks. For a few chosen (or a few left out), the ranks are counted directly
+    (comparisons against the row) instead of sorting the row. Equal values are ranked by position, as a stable sort
+    does (``torch.rand`` repeats a value within a row about once in 10^4 rows of 40).
+    """
+    n = r.shape[-1]
+    if min(count, n - count) > _FEW:
+        return r.argsort(dim=-1) < count
+    left_out = count > n - count
+    j = torch.arange(count, n) if left_out else torch.arange(count)
+    rj = r[..., j].unsqueeze(-1)  # (..., k, 1)
+    row = r.unsqueeze(-2)  # (..., 1, n)
+    earlier = torch.arange(n) < j[:, None]  # (k, n): equal values earlier in the row rank first
+    ranks = ((row < rj) | ((row == rj) & earlier)).sum(dim=-1)  # (..., k)
+    chosen = torch.zeros(r.shape, dtype=torch.bool).scatter_(-1, ranks, True)
+    return ~chosen if left_out else chosen
+
+
 @torch.no_grad()
 def _expectation(
     score: "Callable[[torch.Tensor], torch.Tensor]", data: nn.Module, data_index: torch.Tensor, n_samples: int, seed: int
@@ -174,8 +200,8 @@ def _expectation(
         while done < samples:
             size = min(chunk_size, samples - done)
             x = dense.generate_batch(size, generator=gen)  # (size, n_data, n_features): every set active
-            order = torch.rand(size, x.shape[1], n_sets, generator=gen).argsort(dim=-1)
-            on = (order < count).to(x.dtype).repeat_interleave(set_size, dim=-1)  # `count` sets, chosen uniformly
+            chosen = _first_ranks(torch.rand(size, x.shape[1], n_sets, generator=gen), count)  # `count` sets, uniformly
+            on = chosen.to(x.dtype).repeat_interleave(set_size, dim=-1)
             mean += score((x * on)[:, idx]).double().cpu() * size
             done += size
         total += weights[idx] * mean / samples
