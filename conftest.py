@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 
-# The suite runs under pytest-xdist, one worker per core, and starts notebook
-# kernels: one intra-op thread each keeps the cores from being oversubscribed
-# (tiny models slow down tens of times when torch's threads contend).
+# The suite runs under pytest-xdist, three workers on CI's two cores (a third worker
+# fills the time the others spend waiting: the simulated trainers of lesson 02
+# sleep, graders wait on time limits and start-ups; two workers left the cores 9%
+# idle, three 3%), and starts notebook kernels and grading workers: one intra-op
+# thread each keeps the cores from being oversubscribed further (tiny models slow
+# down tens of times when torch's threads contend).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -14,7 +14,8 @@ processes. Three kinds of submission:
 It measures, in one run, on the same machine, with the load average before and after each:
 
 * a class of honest submissions graded by 1 worker, then by ``jobs`` workers (all cores by default): the
-  submissions per minute of each and the speed-up;
+  submissions per minute of each and the speed-up, beside the machine's own ceiling (:func:`autograder.cpu.cpu_ceiling`:
+  ``jobs`` CPU-only processes at once against one; a 2-vCPU virtual machine measured 1.7-2.1x);
 * the mixed class (honest, blank, faulty in turn) graded by ``jobs`` workers;
 * one honest submission three ways, in alternating rounds so that all three see the same load:
   **in-kernel** (before trusted grading: executed in a Jupyter kernel with the checks inside it, as the old
@@ -42,6 +43,7 @@ import nbformat
 
 from supercourse.course import GRADING_ENV
 
+from .cpu import cpu_ceiling
 from .limits import DEFAULT_LIMITS
 from .nbgrader_settings import REPO_ROOT
 from .notebook import check_notebook
@@ -191,6 +193,8 @@ class ThroughputResult:
         data["medians"] = {m: self.median(m) for m in self.per_submission}
         data["ratios"] = self.ratios
         data["speedup"] = self.speedup
+        data["speedup_of_ceiling"] = (self.speedup / self.machine["cpu_ceiling"]
+                                      if self.speedup is not None and self.machine.get("cpu_ceiling") else None)
         return data
 
 
@@ -246,6 +250,8 @@ def run_benchmark(n_honest: int = HONEST_CLASS, n_mixed: int = MIXED_CLASS, jobs
         warm = simulated_class(root / "warm", 1, ("honest",))[0][1]
         check_notebook(warm, limits=LIMITS, lesson=LESSON, sandbox=sandboxed)  # warm the disk caches
         result.machine["pool_start_seconds"] = warm_pool()  # once per run of `course grade`: not in the classes
+        if n_honest and jobs > 1:
+            result.machine["cpu_ceiling"] = cpu_ceiling(jobs)
         if n_honest:
             result.classes.append(_grade_class(course, "honest, 1 worker", n_honest, 1, ("honest",)))
             if jobs > 1:
@@ -285,6 +291,13 @@ def print_result(result: ThroughputResult) -> None:
     if result.speedup is not None:
         console.print(f"  speed-up of the honest class from 1 worker to "
                       f"{max(c.jobs for c in result.classes)}: [bold]{result.speedup:.2f}x[/]")
+    if "cpu_ceiling" in result.machine:
+        ceiling = result.machine["cpu_ceiling"]
+        line = (f"  this machine's own ceiling: {max(c.jobs for c in result.classes)} CPU-only processes at once run "
+                f"{ceiling:.2f}x as fast as one")
+        if result.speedup is not None:
+            line += f"; grading reached {result.speedup / ceiling:.0%} of it"
+        console.print(line)
     console.print("  blank submissions are graded without a worker; each faulty one pays a "
                   f"{CELL_TIMEOUT} s time-out and two worker restarts")
     table = Table(title="One honest submission (median of the rounds)")

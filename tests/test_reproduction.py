@@ -5,7 +5,7 @@ weight decay 0.01, batch 1024, 10,000 steps, constant lr; seeded (init and data)
 so each run is deterministic on a given platform. The assertions carry the
 tolerances of a faithful reproduction rather than the exact numbers of one seed
 (they hold for seeds 0-3). Each trained model belongs to one test, which checks
-all its facts and reports every failed one (``pytest -n 2`` then never trains a
+all its facts and reports every failed one (``pytest -n 3`` then never trains a
 model twice, as module fixtures shared across workers would).
 
 Recipe constants come from :mod:`supercourse.experiments` when it exists (its
@@ -97,7 +97,7 @@ def test_recipe_constants_match_the_paper():
     assert INTRO_SPARSE == pytest.approx(0.05)
 
 
-# Each trained model below is used by one test only, so ``pytest -n 2`` never trains it twice.
+# Each trained model below is used by one test only, so ``pytest -n 3`` never trains it twice.
 
 # ---------------------------------------------------------------- basic results: the linear model
 

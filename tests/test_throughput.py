@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from autograder import throughput
+from autograder.cpu import cpu_ceiling
 from autograder.exercises import lessons
 from autograder.sandbox import sandbox_available
 
@@ -38,6 +39,21 @@ def test_ratios_are_medians_of_the_rounds_and_speedup_is_one_over_many_workers()
     assert result.run("honest, 1 worker").per_minute == pytest.approx(12.0)
     data = json.loads(json.dumps(result.to_json()))
     assert data["medians"]["in-kernel"] == 20.0 and data["classes"][1]["per_minute"] == pytest.approx(8 * 60 / 21)
+    assert data["speedup_of_ceiling"] is None  # no ceiling measured
+    result.machine["cpu_ceiling"] = 1.9
+    assert result.to_json()["speedup_of_ceiling"] == pytest.approx(40.0 / 21.0 / 1.9)
+
+
+def test_the_machines_ceiling_is_measured_against_one_process():
+    # One process "at once" with itself is no speed-up; two CPU-only processes are a speed-up of more than 1 and at
+    # most about 2 (however loaded the machine: both are measured under the same load).
+    assert 0.6 <= cpu_ceiling(1, loops=1_000_000) <= 1.6
+    assert 1.0 < cpu_ceiling(2, loops=1_000_000) <= 2.4
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="jobs must be a positive int"):
+            cpu_ceiling(bad)
+    with pytest.raises(ValueError, match="loops must be a positive int"):
+        cpu_ceiling(1, loops=0)
 
 
 def test_bad_arguments_are_named(tmp_path):
