@@ -106,7 +106,7 @@ def test_dynamics_run_writes_figures_params_and_summary(tmp_path):
 
 
 def test_adversarial_run_writes_figure_params_and_summary(tmp_path):
-    result = adversarial.run(tmp_path, steps=30, seed=2, console=quiet_console())
+    result = adversarial.run(tmp_path, steps=3, seed=2, console=quiet_console())  # the interface: the sweep is tested below
     assert set(result.figures) == {"vulnerability"}
     params, summary = _read_outputs(tmp_path)
     assert params["W"].shape == (8, 5, 40) and params["b_final"].shape == (8, 40)
@@ -224,9 +224,11 @@ def test_vulnerability_rises_sharply_with_superposition_and_tracks_features_per_
 def test_lesson_figure_maker_draws_the_three_figures(tmp_path, monkeypatch):
     from autograder.lessons import get_lesson
 
-    record = dynamics.record
+    # Short runs: the figures at full length are the experiments' own tests. (train_sweep's default steps are bound
+    # when it is defined: setting adversarial.DEFAULT_STEPS would leave the sweep at 10,000 steps.)
+    record, train_sweep = dynamics.record, adversarial.train_sweep
     monkeypatch.setattr(dynamics, "record", lambda model, seed=0, device=None: record(model, steps=60, seed=seed, device=device))
-    monkeypatch.setattr(adversarial, "DEFAULT_STEPS", 20)
+    monkeypatch.setattr(adversarial, "train_sweep", lambda seed=0, device=None: train_sweep(steps=20, seed=seed, device=device))
     paths = get_lesson("07-dynamics-adversarial").module("figures").make(tmp_path)
     assert [p.name for p in paths] == ["energy_levels.png", "correlated_stages.png", "vulnerability.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
