@@ -14,8 +14,9 @@ processes. Three kinds of submission:
 It measures, in one run, on the same machine, with the load average before and after each:
 
 * a class of honest submissions graded by 1 worker, then by ``jobs`` workers (all cores by default): the
-  submissions per minute of each and the speed-up, beside the machine's own ceiling (:func:`autograder.cpu.cpu_ceiling`:
-  ``jobs`` CPU-only processes at once against one; a 2-vCPU virtual machine measured 1.7-2.1x);
+  submissions per minute of each and the speed-up, beside the machine's own ceiling
+  (:func:`autograder.cpu.cpu_ceiling`: ``jobs`` CPU-only processes at once against one; a 2-vCPU virtual
+  machine measured 1.7-2.1x);
 * the mixed class (honest, blank, faulty in turn) graded by ``jobs`` workers;
 * one honest submission three ways, in alternating rounds so that all three see the same load:
   **in-kernel** (before trusted grading: executed in a Jupyter kernel with the checks inside it, as the old

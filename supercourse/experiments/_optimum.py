@@ -153,8 +153,9 @@ def _first_ranks(r: torch.Tensor, count: int) -> torch.Tensor:
 
     Position ``i`` is chosen when the ``i``-th smallest value of the row is one of its first ``count`` values, so the
     chosen positions are those values' ranks. For a few chosen (or a few left out), the ranks are counted directly
-    (comparisons against the row) instead of sorting the row. Equal values are ranked by position, as a stable sort
-    does (``torch.rand`` repeats a value within a row about once in 10^4 rows of 40).
+    (comparisons against the row) instead of sorting the row, ranking equal values by position as a stable sort
+    does; torch's default sort may order them otherwise, so the two can differ only in a row that repeats a value
+    (``torch.rand`` does that about once in 10^4 rows of 40).
     """
     n = r.shape[-1]
     if min(count, n - count) > _FEW:
