@@ -170,6 +170,12 @@ class ThroughputResult:
         return one[0].seconds / max(many, key=lambda c: c.jobs).seconds
 
     @property
+    def speedup_of_ceiling(self) -> float | None:
+        """:attr:`speedup` as a fraction of the machine's own ceiling (None without both)."""
+        ceiling = self.machine.get("cpu_ceiling")
+        return self.speedup / ceiling if self.speedup is not None and ceiling else None
+
+    @property
     def ratios(self) -> dict[str, float]:
         out = {}
         if "sandboxed" in self.per_submission and "in-kernel" in self.per_submission:
@@ -194,8 +200,7 @@ class ThroughputResult:
         data["medians"] = {m: self.median(m) for m in self.per_submission}
         data["ratios"] = self.ratios
         data["speedup"] = self.speedup
-        data["speedup_of_ceiling"] = (self.speedup / self.machine["cpu_ceiling"]
-                                      if self.speedup is not None and self.machine.get("cpu_ceiling") else None)
+        data["speedup_of_ceiling"] = self.speedup_of_ceiling
         return data
 
 
@@ -296,8 +301,8 @@ def print_result(result: ThroughputResult) -> None:
         ceiling = result.machine["cpu_ceiling"]
         line = (f"  this machine's own ceiling: {max(c.jobs for c in result.classes)} CPU-only processes at once run "
                 f"{ceiling:.2f}x as fast as one")
-        if result.speedup is not None:
-            line += f"; grading reached {result.speedup / ceiling:.0%} of it"
+        if result.speedup_of_ceiling is not None:
+            line += f"; grading reached {result.speedup_of_ceiling:.0%} of it"
         console.print(line)
     console.print("  blank submissions are graded without a worker; each faulty one pays a "
                   f"{CELL_TIMEOUT} s time-out and two worker restarts")
