@@ -342,7 +342,7 @@ STUDENTS: list[Student] = [
     Student(
         "memory-across-processes", FULL, "bounds", dict(SOLVED), category="memory counted per sandbox",
         cells=[("setup", "import subprocess, sys\n_hogs = [subprocess.Popen([sys.executable, '-c', "
-                         "'x = bytearray(3 * 2**30); import time; time.sleep(60)']) for _ in range(2)]\n"
+                         "'x = bytearray(3 * 2**30); import time; time.sleep(60)', '{marker}-hog']) for _ in range(2)]\n"
                          "import time\ntime.sleep(8)\nprint('hogs alive:', [p.poll() is None for p in _hogs])\n"),
                ("setup", "try:\n    _big = bytearray(64 * 2**30)\nexcept MemoryError:\n    print('no memory for that')\n"),
                ("setup", "import os\ntry:\n    with open('/dev/shm/fill', 'wb') as f:\n        while True:\n"
@@ -350,10 +350,13 @@ STUDENTS: list[Student] = [
     ),
     Student(
         "process-bomb", FULL, "bounds", dict(SOLVED), category="processes counted per sandbox",
-        cells=[("setup", "import subprocess\n_kids = []\ntry:\n    for _ in range(2000):\n"
-                         "        _kids.append(subprocess.Popen(['sleep', '60']))\nexcept OSError as err:\n"
-                         "    print('process limit reached after', len(_kids))\n"),
-               ("setup", "import subprocess\nsubprocess.Popen(['sh', '-c', 'setsid sh -c \"sleep 300; echo {marker}\" &'])\n")],
+        # Every process it starts names the marker (argv[0] of a real sleep; a daemon's own argument), so the test
+        # finds survivors of this submission and never another test's processes.
+        cells=[("setup", "import shutil, subprocess\n_kids = []\ntry:\n    for _ in range(2000):\n"
+                         "        _kids.append(subprocess.Popen(['{marker}-sleep', '60'], executable=shutil.which('sleep')))\n"
+                         "except OSError as err:\n    print('process limit reached after', len(_kids))\n"),
+               ("setup", "import subprocess, sys\nsubprocess.Popen(['sh', '-c', 'setsid \"$0\" -c \"import time; "
+                         "time.sleep(300)\" {marker}-daemon &', sys.executable])\n")],
     ),
     Student(
         "disk-filler", FULL, "bounds", dict(SOLVED), category="disk: writes until it is full",

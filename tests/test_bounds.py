@@ -25,6 +25,7 @@ from autograder.limits import GradingLimits
 from autograder.redact import build_library
 from autograder.sandbox import GraderFault, Worker, WorkerDied, remove_tree, sandbox_available
 from autograder.worker import wire
+from processes import alive_with
 
 pytestmark = pytest.mark.skipif(not sandbox_available(), reason="needs bubblewrap (Linux user namespaces)")
 
@@ -40,18 +41,6 @@ def _run(worker: Worker, source: str, seconds: float = 30) -> dict:
 @pytest.fixture(scope="module")
 def lib():
     return build_library(())
-
-
-def _alive_with(marker: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(int(pid))
-            except OSError:
-                pass
-    return found
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -102,23 +91,25 @@ def test_processes_are_bounded_and_none_outlives_the_worker(lib, kind):
     marker = f"supercourse-bound-{uuid.uuid4().hex[:8]}"
     with Worker(lib, limits=LIMITS, confinement=kind) as worker:
         out = _run(worker, f"""
-            import subprocess
+            import shutil, subprocess, sys
             kids = []
             try:
                 for _ in range(500):
-                    kids.append(subprocess.Popen(['sleep', '300', '{marker}']))
+                    kids.append(subprocess.Popen(['{marker}', '300'], executable=shutil.which('sleep')))
             except OSError:
                 pass
             print('started', len(kids))
             for kid in kids[:5]:
                 kid.kill()
                 kid.wait()
-            subprocess.Popen(['sh', '-c', 'setsid sh -c "sleep 300 {marker}-daemon" &'])  # a detached daemon
+            subprocess.Popen(['sh', '-c', 'setsid "$0" -c "import time; time.sleep(300)" {marker}-daemon &',
+                              sys.executable])  # a detached daemon
         """)
         started = int(out["stdout"].split("started")[1])
         assert 0 < started < LIMITS.processes, out
-        alive = _alive_with(marker)  # (the kernel may have ended some of them already: a cgroup's OOM killer)
-    assert _alive_with(marker) == [], f"a process of the submission outlived its worker ({len(alive)} were alive in it)"
+        alive = alive_with(marker)  # (the kernel may have ended some of them already: a cgroup's OOM killer)
+        assert alive, "no process of the submission was found alive inside the worker: the test would prove nothing"
+    assert alive_with(marker) == [], f"a process of the submission outlived its worker ({len(alive)} were alive in it)"
 
 
 def test_answers_are_refused_by_size_before_they_are_decoded(lib):
