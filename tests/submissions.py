@@ -53,5 +53,11 @@ def raising(ex: Exercise) -> str:
 
 
 def looping(ex: Exercise) -> str:
-    """Code that replaces an exercise's implementation with one that never returns."""
-    return f"def {ex.function}(*args, **kwargs):\n    while True:\n        pass"
+    """Code that replaces an exercise's implementation with one that never returns.
+
+    It waits rather than spins: the time limit ends both the same way (an interrupt in the worker, a kill from
+    outside if that is ignored), and a spinning loop burnt a whole core for each limit, about 100 CPU-seconds
+    over the workflow's twelve lessons, taken from the tests running beside it. Spinning loops that ignore
+    every signal are graded in the attack catalogue (``tests/attacks.py``: the faults and time groups).
+    """
+    return f"def {ex.function}(*args, **kwargs):\n    import time\n    while True:\n        time.sleep(0.05)"
