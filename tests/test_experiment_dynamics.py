@@ -228,7 +228,7 @@ def test_lesson_figure_maker_draws_the_three_figures(tmp_path, monkeypatch):
     # when it is defined: setting adversarial.DEFAULT_STEPS would leave the sweep at 10,000 steps.)
     record, train_sweep = dynamics.record, adversarial.train_sweep
     monkeypatch.setattr(dynamics, "record", lambda model, seed=0, device=None: record(model, steps=60, seed=seed, device=device))
-    monkeypatch.setattr(adversarial, "train_sweep", lambda seed=0, device=None: train_sweep(steps=20, seed=seed, device=device))
+    monkeypatch.setattr(adversarial, "train_sweep", lambda seed=0, device=None: train_sweep(steps=3, seed=seed, device=device))
     paths = get_lesson("07-dynamics-adversarial").module("figures").make(tmp_path)
     assert [p.name for p in paths] == ["energy_levels.png", "correlated_stages.png", "vulnerability.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
