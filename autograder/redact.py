@@ -19,18 +19,24 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
+import re
 import shutil
+import stat
 import tempfile
 from multiprocessing.util import Finalize
 from pathlib import Path
 
 import supercourse
 
-__all__ = ["build_library", "STANDIN_AUTOGRADER"]
+__all__ = ["build_library", "remove_stale_libraries", "STANDIN_AUTOGRADER"]
 
 _PACKAGE = Path(supercourse.__file__).resolve().parent
 _WORKER = Path(__file__).resolve().parent / "worker"
 _CACHE: dict[tuple[str, ...], Path] = {}
+_OWNER = re.compile(r"^supercourse-grading-[0-9a-f]{16}-p(\d+)\.(\d+)-")
+"""A library's folder names the process that built it: ``p<pid>.<start time>`` (see :func:`remove_stale_libraries`)."""
+_SWEPT = False
 
 _HELPER = '''\
 """Stand-ins for the references an exercise under grading asks the learner to write."""
@@ -121,18 +127,63 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks after boot: field 22 of ``/proc/PID/stat``); None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return int(fields[19])
+
+
+def remove_stale_libraries(folder: str | Path | None = None) -> list[Path]:
+    """Remove the grading libraries in ``folder`` (default: the temporary folder) whose process is gone.
+
+    A grading process removes its own library as it exits, but no exit handler runs when it is killed
+    (``SIGKILL``, an out-of-memory kill, a job scheduler's time limit): each kill would leave about 1 MB
+    for the rest of the term. A library is stale when the process its name records no longer runs: no
+    process has that pid, or one does that started at another time (the pid was reused). Only folders of
+    this user are touched, never a link, never a folder whose name records no process. Where there is no
+    ``/proc`` (not Linux) nothing is removed. Processes of another pid namespace that share this temporary
+    folder would look gone: give each container its own ``/tmp``, as containers do by default.
+    """
+    if _start_time(os.getpid()) is None:
+        return []
+    folder = Path(tempfile.gettempdir() if folder is None else folder)
+    removed = []
+    for path in folder.glob("supercourse-grading-*"):
+        owner = _OWNER.match(path.name)
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if owner is None or info.st_uid != os.getuid() or not stat.S_ISDIR(info.st_mode):
+            continue
+        if _start_time(int(owner[1])) == int(owner[2]):
+            continue  # its process still runs
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def build_library(references: tuple[str, ...] | list[str], helpers: Path | None = None) -> Path:
     """A folder to put first on the worker's import path, with ``references`` redacted (cached per set).
 
     ``helpers`` is the lesson's ``worker.py``, copied in as ``grading_worker.lesson``. The folder lasts as
-    long as this process: it is removed when the process exits.
+    long as this process: it is removed when the process exits, or, if it is killed, by the next grading
+    process that builds a library (:func:`remove_stale_libraries`).
     """
     key = (*sorted(set(references)), f"helpers={helpers}")
     digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:16]
     cached = _CACHE.get(key)
     if cached is not None and cached.exists():
         return cached
-    root = Path(tempfile.mkdtemp(prefix=f"supercourse-grading-{digest}-"))
+    global _SWEPT
+    if not _SWEPT:  # once per process: the libraries of graders that were killed
+        _SWEPT = True
+        remove_stale_libraries()
+    pid = os.getpid()
+    root = Path(tempfile.mkdtemp(prefix=f"supercourse-grading-{digest}-p{pid}.{_start_time(pid) or 0}-"))
     # Removed when this process exits (at exit, or as a multiprocessing child ends; never by a forked child that
     # inherited it): each is about 1 MB, and a grading machine grades for a whole term.
     Finalize(None, shutil.rmtree, args=(str(root),), kwargs={"ignore_errors": True}, exitpriority=0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from autograder.exercises import lessons
-from autograder.redact import build_library
+from autograder.redact import _start_time, build_library, remove_stale_libraries
 from autograder.sandbox import import_dirs
 
 REFERENCES = sorted({r for exs in lessons().values() for ex in exs for r in ex.reference})
@@ -151,3 +153,45 @@ def test_a_library_lasts_as_long_as_the_process_that_built_it(tmp_path):
         assert child.exitcode == 0
         assert mine.exists(), method
         assert (theirs == mine) if method == "fork" else not theirs.exists(), method
+
+
+def _library_of(folder: Path, pid: int, start: int) -> Path:
+    path = folder / f"supercourse-grading-{'0' * 16}-p{pid}.{start}-x1y2z3"
+    (path / "supercourse").mkdir(parents=True)
+    (path / "supercourse" / "__init__.py").write_text("")
+    return path
+
+
+def test_the_libraries_of_killed_graders_are_removed_and_no_others(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    me, my_start = os.getpid(), _start_time(os.getpid())
+    stale = [_library_of(tmp_path, gone.pid, 12345),  # its process is gone
+             _library_of(tmp_path, me, my_start + 1)]  # the pid was reused by a process started at another time
+    kept = [_library_of(tmp_path, me, my_start),  # a live grader's
+            tmp_path / "supercourse-grading-0123456789abcdef-oldname"]  # a name that records no process
+    kept[1].mkdir()
+    theirs = _library_of(tmp_path, gone.pid, 1)  # another user's
+    link = tmp_path / f"supercourse-grading-{'0' * 16}-p{gone.pid}.7-link"
+    link.symlink_to(kept[0])
+    if os.getuid() == 0:
+        os.chown(theirs, 65534, 65534)
+        kept.append(theirs)
+    else:
+        stale.append(theirs)
+    assert sorted(remove_stale_libraries(tmp_path)) == sorted(stale)
+    assert not any(p.exists() for p in stale)
+    assert all(p.is_dir() for p in kept) and link.is_symlink() and (kept[0] / "supercourse").is_dir()
+
+
+def test_a_killed_graders_library_is_removed_by_the_next_one():
+    code = "import sys, time; from autograder.redact import build_library; print(build_library(()), flush=True); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    built = Path(proc.stdout.readline().strip())
+    assert built.is_dir()
+    proc.send_signal(signal.SIGKILL)  # no exit handler runs
+    proc.wait(30)
+    assert built.is_dir()
+    code = "from autograder.redact import build_library; build_library(('supercourse.metrics.gram',))"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert not built.exists()
