@@ -13,8 +13,9 @@ processes. Three kinds of submission:
 
 It measures, in one run, on the same machine, with the load average before and after each:
 
-* a class of honest submissions graded by 1 worker, then by ``jobs`` workers (all cores by default): the
-  submissions per minute of each and the speed-up, beside the machine's own ceiling
+* a class of honest submissions graded by 1 worker, then by ``jobs`` workers (all cores by default), in
+  alternating rounds: the submissions per minute of each and the speed-up (of the medians), beside the
+  machine's own ceiling
   (:func:`autograder.cpu.cpu_ceiling`: ``jobs`` CPU-only processes at once against one; a 2-vCPU virtual
   machine measured 1.7-2.1x);
 * the mixed class (honest, blank, faulty in turn) graded by ``jobs`` workers;
@@ -57,7 +58,7 @@ KINDS = ("honest", "blank", "faulty")
 CELL_TIMEOUT = 10
 """Seconds a cell may run in the benchmark (the faulty kind's loop is killed after this)."""
 LIMITS = DEFAULT_LIMITS.with_(cell_seconds=float(CELL_TIMEOUT))
-HONEST_CLASS = 8
+HONEST_CLASS = 12
 MIXED_CLASS = 9
 
 _CRASH = "import os\ndef importance_loss(x, x_hat, importance):\n    os._exit(3)\n"
@@ -161,13 +162,15 @@ class ThroughputResult:
 
     @property
     def speedup(self) -> float | None:
-        """Honest class: seconds with 1 worker / seconds with the most workers (None without both runs)."""
+        """Honest class: the median seconds with 1 worker / the median with the most workers, over the rounds
+        (None without both)."""
         honest = [c for c in self.classes if c.name.startswith("honest")]
-        one = [c for c in honest if c.jobs == 1]
-        many = [c for c in honest if c.jobs > 1]
+        one = [c.seconds for c in honest if c.jobs == 1]
+        most = max((c.jobs for c in honest), default=1)
+        many = [c.seconds for c in honest if c.jobs == most > 1]
         if not one or not many:
             return None
-        return one[0].seconds / max(many, key=lambda c: c.jobs).seconds
+        return statistics.median(one) / statistics.median(many)
 
     @property
     def speedup_of_ceiling(self) -> float | None:
@@ -230,8 +233,8 @@ def _grade_class(course: Path, name: str, n: int, jobs: int, kinds: Sequence[str
 def run_benchmark(n_honest: int = HONEST_CLASS, n_mixed: int = MIXED_CLASS, jobs: int | None = None, rounds: int = 2,
                   modes: tuple[str, ...] = ("in-kernel", "out of process", "sandboxed"),
                   folder: Path | None = None) -> ThroughputResult:
-    """Grade the honest class with 1 and ``jobs`` workers and the mixed class with ``jobs``, then time one
-    honest submission in each mode, ``rounds`` times."""
+    """Grade the honest class with 1 and ``jobs`` workers in turn, ``rounds`` times each, and the mixed class
+    with ``jobs``, then time one honest submission in each mode, ``rounds`` times."""
     from .classgrade import default_jobs, release_lesson
     from .classgrade import warm as warm_pool
     from .command import init_course
@@ -258,7 +261,7 @@ def run_benchmark(n_honest: int = HONEST_CLASS, n_mixed: int = MIXED_CLASS, jobs
         result.machine["pool_start_seconds"] = warm_pool()  # once per run of `course grade`: not in the classes
         if n_honest and jobs > 1:
             result.machine["cpu_ceiling"] = cpu_ceiling(jobs)
-        if n_honest:
+        for _ in range(rounds if n_honest else 0):  # alternate 1 and `jobs` workers: both see the same load
             result.classes.append(_grade_class(course, "honest, 1 worker", n_honest, 1, ("honest",)))
             if jobs > 1:
                 result.classes.append(_grade_class(course, f"honest, {jobs} workers", n_honest, jobs, ("honest",)))
@@ -385,7 +388,7 @@ def runner_overhead(slug: str = "06-correlated-features", rounds: int = 3) -> di
 
 def main(n_students: int | None = None, jobs: int | None = None, rounds: int = 2,
          out: Path | None = None) -> ThroughputResult:
-    """``supercourse course bench``: ``n_students`` in each class (default 8 honest, 9 mixed)."""
+    """``supercourse course bench``: ``n_students`` in each class (default 12 honest, 9 mixed)."""
     overhead = runner_overhead()
     result = run_benchmark(n_students or HONEST_CLASS, n_students or MIXED_CLASS, jobs, rounds)
     result.machine["runner"] = overhead

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -204,3 +205,26 @@ def test_two_graders_never_enter_one_student_at_once(tmp_path):
         released = time.monotonic()
     entered = float(ada.communicate(timeout=120)[0])
     assert entered >= released, "a second grader entered a student another grader was entering"
+
+
+_THREADS = """
+import os
+from concurrent.futures import ProcessPoolExecutor
+import torch
+from autograder.classgrade import _context, _pool_setup
+if __name__ == "__main__":
+    with ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_pool_setup) as pool:
+        print(torch.get_num_threads(), pool.submit(torch.get_num_threads).result())
+"""
+
+
+def test_each_grading_process_computes_on_one_thread(tmp_path):
+    """There is a grading process per core: torch must not start a thread per core in each as well (with the
+    instructor's environment, which sets no OMP_NUM_THREADS, 2 processes ran 4 threads on 2 cores: 28% more CPU
+    per submission)."""
+    script = tmp_path / "threads.py"
+    script.write_text(_THREADS)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120,
+                         check=True).stdout.split()
+    assert out[1] == "1", f"a grading process computes on {out[1]} threads (the instructor's process: {out[0]})"

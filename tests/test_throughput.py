@@ -42,6 +42,15 @@ def test_ratios_are_medians_of_the_rounds_and_speedup_is_one_over_many_workers()
     assert data["speedup_of_ceiling"] is None  # no ceiling measured
     result.machine["cpu_ceiling"] = 1.9
     assert result.to_json()["speedup_of_ceiling"] == pytest.approx(40.0 / 21.0 / 1.9)
+    # rounds: the speed-up is of the medians, against the most workers only
+    result.classes += [throughput.ClassRun("honest, 1 worker", 8, 1, 50.0, {"honest": [FULL] * 8}, 0.5, 1.0),
+                       throughput.ClassRun("honest, 1 worker", 8, 1, 44.0, {"honest": [FULL] * 8}, 0.5, 1.0),
+                       throughput.ClassRun("honest, 2 workers", 8, 2, 25.0, {"honest": [FULL] * 8}, 1.0, 2.0),
+                       throughput.ClassRun("honest, 2 workers", 8, 2, 23.0, {"honest": [FULL] * 8}, 1.0, 2.0),
+                       throughput.ClassRun("honest, 3 workers", 8, 3, 20.0, {"honest": [FULL] * 8}, 1.0, 2.0)]
+    assert result.speedup == pytest.approx(44.0 / 20.0)
+    result.classes = result.classes[:-1]
+    assert result.speedup == pytest.approx(44.0 / 23.0)
 
 
 def test_the_machines_ceiling_is_measured_against_one_process():
