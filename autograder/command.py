@@ -89,7 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "container is then the only boundary: the student's code could forge its own grade)")
     p.add_argument("--students", type=int, default=None,
                    help="bench: submissions in each simulated class (default 12 honest, 9 mixed)")
-    p.add_argument("--rounds", type=int, default=2, help="bench: alternating rounds of the honest classes (1 and N workers) and of one honest submission per mode")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="bench: alternating rounds of the honest class (1 and N workers) and of one honest "
+                   "submission per mode")
     p.set_defaults(func=_course)
 
 

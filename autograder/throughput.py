@@ -167,8 +167,8 @@ class ThroughputResult:
         honest = [c for c in self.classes if c.name.startswith("honest")]
         one = [c.seconds for c in honest if c.jobs == 1]
         most = max((c.jobs for c in honest), default=1)
-        many = [c.seconds for c in honest if c.jobs == most > 1]
-        if not one or not many:
+        many = [c.seconds for c in honest if c.jobs == most]
+        if not one or most == 1:
             return None
         return statistics.median(one) / statistics.median(many)
 
@@ -298,8 +298,10 @@ def print_result(result: ThroughputResult) -> None:
                       f"{run.load_before:.1f} / {run.load_after:.1f}", scores)
     console.print(table)
     if result.speedup is not None:
+        rounds = sum(1 for c in result.classes if c.name.startswith("honest") and c.jobs == 1)
         console.print(f"  speed-up of the honest class from 1 worker to "
-                      f"{max(c.jobs for c in result.classes)}: [bold]{result.speedup:.2f}x[/]")
+                      f"{max(c.jobs for c in result.classes)}: [bold]{result.speedup:.2f}x[/] (of the medians of "
+                      f"{rounds} alternating round{'s' if rounds > 1 else ''})")
     if "cpu_ceiling" in result.machine:
         ceiling = result.machine["cpu_ceiling"]
         line = (f"  this machine's own ceiling: {max(c.jobs for c in result.classes)} CPU-only processes at once run "
